@@ -1,0 +1,30 @@
+"""Reshaping irreps features into attention heads and back."""
+
+import torch
+from e3nn import o3
+
+
+def split_heads(x: torch.Tensor, irreps_all: o3.Irreps, num_heads: int) -> torch.Tensor:
+    """[M, irreps_all.dim] -> [M, num_heads, irreps_all.dim // num_heads].
+
+    Each irreps entry ``mul x ir`` is split into ``num_heads`` groups of
+    ``mul / num_heads`` channels; a head's vector is the concatenation of its
+    groups in entry order, i.e. laid out as ``irreps_all`` with every
+    multiplicity divided by ``num_heads``.
+    """
+    pieces, start = [], 0
+    for mul, ir in irreps_all:
+        width = mul * ir.dim
+        pieces.append(x[:, start:start + width].reshape(x.shape[0], num_heads, width // num_heads))
+        start += width
+    return torch.cat(pieces, dim=-1)
+
+
+def merge_heads(x: torch.Tensor, irreps_head: o3.Irreps) -> torch.Tensor:
+    """Inverse of :func:`split_heads`: [M, H, irreps_head.dim] -> [M, H * irreps_head.dim]."""
+    pieces, start = [], 0
+    for mul, ir in irreps_head:
+        width = mul * ir.dim
+        pieces.append(x[:, :, start:start + width].reshape(x.shape[0], -1))
+        start += width
+    return torch.cat(pieces, dim=-1)

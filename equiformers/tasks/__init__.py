@@ -1,0 +1,1 @@
+"""Tasks: output heads, losses and metrics."""
