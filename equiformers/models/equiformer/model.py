@@ -9,6 +9,7 @@ from torch import nn
 from ...data import keys as K
 from ...nn import EquivariantDropout, EquivariantLayerNorm, build_radial_basis
 from ...tasks.heads import GraphScalarHead
+from ..base import AtomisticModel
 from ..geometry import edge_vectors, num_graphs
 from ..registry import register_model
 from .block import TransformerBlock
@@ -17,7 +18,7 @@ from .embedding import AtomEmbedding, EdgeDegreeEmbedding
 
 
 @register_model("equiformer", EquiformerConfig)
-class Equiformer(nn.Module):
+class Equiformer(AtomisticModel):
     """Equiformer: atom + edge-degree embedding, ``num_layers`` pre-norm transformer
     blocks of equivariant graph attention, layer norm, and a pooled scalar head.
 
