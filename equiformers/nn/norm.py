@@ -33,10 +33,10 @@ class EquivariantLayerNorm(nn.Module):
         in_dtype = x.dtype
         if in_dtype in (torch.float16, torch.bfloat16):
             x = x.float()
-        fields, start, iw, ib = [], 0, 0, 0
-        for mul, ir in self.irreps:
-            field = x[:, start:start + mul * ir.dim].reshape(-1, mul, ir.dim)
-            start += mul * ir.dim
+        fields, iw, ib = [], 0, 0
+        chunks = x.split([mul * ir.dim for mul, ir in self.irreps], dim=-1)
+        for (mul, ir), chunk in zip(self.irreps, chunks):
+            field = chunk.reshape(-1, mul, ir.dim)
             if ir == SCALAR:
                 field = field - field.mean(dim=1, keepdim=True)
             inv_rms = (field.pow(2).mean(dim=(1, 2), keepdim=True) + self.eps).rsqrt()

@@ -98,7 +98,7 @@ class MLPGraphAttention(_AttentionBase):
             value = split_heads(value, self.irreps_heads, self.num_heads)
         else:
             message = split_heads(self.message_tp(message, sh, edge_scalars), self.irreps_message, self.num_heads)
-            alpha, value = message[..., :self.alpha_per_head], message[..., self.alpha_per_head:]
+            alpha, value = message.split([self.alpha_per_head, message.shape[-1] - self.alpha_per_head], dim=-1)
         logits = torch.einsum("ehk,hk->eh", self.alpha_act(alpha), self.alpha_dot[0])
         return self.aggregate(logits, value, edge_dst, x.shape[0])
 
@@ -126,6 +126,6 @@ class DotProductGraphAttention(_AttentionBase):
         query = split_heads(self.query(x), self.irreps_heads, self.num_heads) * self.query_scale
         kv = self.key_value(self.merged_messages(x, edge_src, edge_dst), sh, edge_scalars)
         kv = split_heads(kv, self.irreps_kv, 2 * self.num_heads)
-        key, value = kv[:, :self.num_heads], kv[:, self.num_heads:]
+        key, value = kv.split(self.num_heads, dim=1)
         logits = (query[edge_dst] * key).sum(-1)
         return self.aggregate(logits, value, edge_dst, x.shape[0])

@@ -12,19 +12,12 @@ def split_heads(x: torch.Tensor, irreps_all: o3.Irreps, num_heads: int) -> torch
     groups in entry order, i.e. laid out as ``irreps_all`` with every
     multiplicity divided by ``num_heads``.
     """
-    pieces, start = [], 0
-    for mul, ir in irreps_all:
-        width = mul * ir.dim
-        pieces.append(x[:, start:start + width].reshape(x.shape[0], num_heads, width // num_heads))
-        start += width
-    return torch.cat(pieces, dim=-1)
+    widths = [mul * ir.dim for mul, ir in irreps_all]
+    chunks = x.split(widths, dim=-1)
+    return torch.cat([c.reshape(x.shape[0], num_heads, w // num_heads) for c, w in zip(chunks, widths)], dim=-1)
 
 
 def merge_heads(x: torch.Tensor, irreps_head: o3.Irreps) -> torch.Tensor:
     """Inverse of :func:`split_heads`: [M, H, irreps_head.dim] -> [M, H * irreps_head.dim]."""
-    pieces, start = [], 0
-    for mul, ir in irreps_head:
-        width = mul * ir.dim
-        pieces.append(x[:, :, start:start + width].reshape(x.shape[0], -1))
-        start += width
-    return torch.cat(pieces, dim=-1)
+    chunks = x.split([mul * ir.dim for mul, ir in irreps_head], dim=-1)
+    return torch.cat([c.reshape(x.shape[0], -1) for c in chunks], dim=-1)
