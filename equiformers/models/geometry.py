@@ -11,13 +11,15 @@ import torch
 from ..data import keys as K
 
 
-def edge_vectors(data: Dict[str, torch.Tensor]) -> torch.Tensor:
-    """Vectors from target to source atom of every edge, [E, 3] in Å.
+def edge_vectors(data: Dict[str, torch.Tensor], dtype: torch.dtype = None) -> torch.Tensor:
+    """Vectors from target to source atom of every edge, [E, 3] in Å, in ``dtype``.
 
     ``pos[src] - pos[dst] + shift @ cell``, where ``shift`` holds the integer
-    lattice translations of periodic images (zero for molecules).
+    lattice translations of periodic images (zero for molecules). The cast to
+    the model's dtype is differentiable, so gradients reach the input positions.
     """
     pos = data[K.POSITIONS]
+    pos = pos.to(dtype) if dtype is not None else pos
     src, dst = data[K.EDGE_INDEX][0], data[K.EDGE_INDEX][1]
     vec = pos[src] - pos[dst]
     shift = data.get(K.EDGE_CELL_SHIFT)

@@ -62,7 +62,7 @@ class Equiformer(AtomisticModel):
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         batch, n_graphs = data[K.BATCH], num_graphs(data)
         edge_src, edge_dst = data[K.EDGE_INDEX][0], data[K.EDGE_INDEX][1]
-        vec = edge_vectors(data)
+        vec = edge_vectors(data, self.dtype)
         sh = o3.spherical_harmonics(self.irreps_sh, vec, normalize=True, normalization="component")
         edge_scalars = self.radial_basis(vec.norm(dim=-1))
         x = self.atom_embedding(data[K.ATOMIC_NUMBERS])

@@ -1,0 +1,163 @@
+"""Run configuration: YAML files with dotted command-line overrides, checked strictly.
+
+A run config has four sections (all keys optional except ``model`` and ``data.dataset``)::
+
+    model: equiformer-qm9          # preset name, model YAML path, or {preset: ..., <overrides>}
+    data: {dataset: qm9, targets: [gap], ...}         # DataConfig
+    training: {max_epochs: 300, lr: 5.0e-4, ...}     # TrainingConfig
+    output_dir: runs/qm9-gap
+    seed: 0
+"""
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import yaml
+
+from ..errors import ConfigError
+from ..models.config import config_from_dict, config_to_dict
+
+
+@dataclass
+class DataConfig:
+    """Which data, split and batching.
+
+    Attributes:
+        dataset: ``"qm9"`` (more in later releases).
+        targets: target names (QM9: mu, alpha, homo, lumo, gap, r2, zpve, u0, u, h, g, cv).
+        train_size, val_size, test_size: use only the first N molecules of each
+            split (``None``: the whole split).
+        batch_size: training batch size; eval_batch_size for validation/test.
+        num_workers: DataLoader worker processes.
+        cache_dir: where processed datasets are cached.
+        statistics_samples: at most this many training graphs are used to compute
+            the average degree and atoms per graph.
+    """
+
+    dataset: str = "qm9"
+    targets: List[str] = field(default_factory=lambda: ["gap"])
+    train_size: Optional[int] = None
+    val_size: Optional[int] = None
+    test_size: Optional[int] = None
+    batch_size: int = 128
+    eval_batch_size: int = 128
+    num_workers: int = 0
+    cache_dir: Optional[str] = None
+    statistics_samples: int = 5000
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation. Defaults are the Equiformer QM9 settings.
+
+    Attributes:
+        max_epochs: epochs; max_time_minutes: wall-clock budget (the schedule
+            anneals by whichever of the two runs out first).
+        lr, min_lr, warmup_lr, warmup_epochs, weight_decay: AdamW with linear
+            warm-up and cosine decay (per step); no weight decay on norms,
+            biases and radial bases.
+        loss: ``"l1"`` or ``"l2"``, on standardised targets.
+        standardize: standardise targets with the training mean/std.
+        ema_decay: exponential moving average of weights (``None``: off).
+        grad_clip: gradient-norm clipping (``None``: off).
+        val_every_epochs: validation interval.
+        resume: continue from ``output_dir/checkpoints/last.ckpt`` if it exists.
+        accelerator, devices, precision: passed to Lightning (``"auto"`` uses a GPU when present).
+        progress_bar: show Lightning's progress bar.
+    """
+
+    max_epochs: int = 300
+    max_time_minutes: Optional[float] = None
+    lr: float = 5e-4
+    min_lr: float = 1e-6
+    warmup_lr: float = 1e-6
+    warmup_epochs: float = 5.0
+    weight_decay: float = 5e-3
+    loss: str = "l1"
+    standardize: bool = True
+    ema_decay: Optional[float] = None
+    grad_clip: Optional[float] = None
+    val_every_epochs: int = 1
+    resume: bool = True
+    accelerator: str = "auto"
+    devices: Union[int, str] = "auto"
+    precision: str = "32-true"
+    progress_bar: bool = True
+
+    def validate(self) -> None:
+        if self.loss not in ("l1", "l2"):
+            raise ConfigError(f"training.loss must be 'l1' or 'l2', got {self.loss!r}")
+        if self.max_epochs < 1 or self.lr <= 0:
+            raise ConfigError("training.max_epochs and training.lr must be positive")
+
+
+@dataclass
+class RunConfig:
+    model: Any
+    data: DataConfig
+    training: TrainingConfig
+    output_dir: str = "runs/equiformer"
+    seed: int = 0
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"model": copy.deepcopy(self.model), "data": config_to_dict(self.data),
+                "training": config_to_dict(self.training), "output_dir": self.output_dir, "seed": self.seed}
+
+
+_TOP_KEYS = {"model", "data", "training", "output_dir", "seed"}
+
+
+def parse_override(text: str):
+    """``"training.lr=1e-3"`` -> (["training", "lr"], 0.001); values are parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.key=value")
+    key, value = text.split("=", 1)
+    if not key:
+        raise ConfigError(f"override {text!r} has an empty key")
+    return key.split("."), yaml.safe_load(value) if value != "" else None
+
+
+def apply_overrides(raw: Dict[str, Any], overrides: List[str]) -> Dict[str, Any]:
+    raw = copy.deepcopy(raw)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = raw
+        for part in path[:-1]:
+            if isinstance(node.get(part), str) and part == "model":
+                node[part] = {"preset": node[part]}  # model: NAME plus model.x=... overrides
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {text!r}: {part!r} is not a section")
+        node[path[-1]] = value
+    return raw
+
+
+def run_config_from_dict(raw: Dict[str, Any]) -> RunConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError("a run config must be a YAML mapping with model/data/training sections")
+    unknown = set(raw) - _TOP_KEYS
+    if unknown:
+        raise ConfigError(f"unknown top-level key(s) {sorted(unknown)} in run config; allowed: {sorted(_TOP_KEYS)}")
+    if "model" not in raw:
+        raise ConfigError("run config is missing the 'model' key (a preset name such as 'equiformer-qm9')")
+    return RunConfig(
+        model=raw["model"],
+        data=config_from_dict(DataConfig, raw.get("data") or {}, where="data config"),
+        training=config_from_dict(TrainingConfig, raw.get("training") or {}, where="training config"),
+        output_dir=str(raw.get("output_dir", "runs/equiformer")),
+        seed=int(raw.get("seed", 0)),
+    )
+
+
+def load_run_config(path: Union[str, Path], overrides: Optional[List[str]] = None) -> RunConfig:
+    """Read a run YAML, apply ``section.key=value`` overrides and validate every key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    return run_config_from_dict(apply_overrides(raw, overrides or []))

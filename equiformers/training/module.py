@@ -1,0 +1,119 @@
+"""Lightning module: one training/validation/test step for graph-level regression."""
+
+import time
+from typing import Any, Dict, List
+
+import lightning as L
+import torch
+from torch import nn
+
+from ..data import keys as K
+from ..nn import EquivariantLayerNorm
+from ..nn.radial import RADIAL_BASES
+from ..tasks.losses import regression_loss
+from .checkpoint import model_record
+from .config import TrainingConfig
+from .schedule import warmup_cosine_lr
+
+_NO_DECAY_MODULES = (nn.LayerNorm, EquivariantLayerNorm) + tuple(RADIAL_BASES.values())
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> List[Dict[str, Any]]:
+    """AdamW groups: no weight decay on norms, radial bases and ``nn.Linear`` biases (as the reference)."""
+    no_decay = set()
+    for module in model.modules():
+        if isinstance(module, _NO_DECAY_MODULES):
+            no_decay.update(id(p) for p in module.parameters(recurse=False))
+        elif isinstance(module, nn.Linear) and module.bias is not None:
+            no_decay.add(id(module.bias))
+    decay = [p for p in model.parameters() if id(p) not in no_decay]
+    rest = [p for p in model.parameters() if id(p) in no_decay]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+class RegressionTask(L.LightningModule):
+    """Trains ``model`` to predict graph-level ``targets`` (physical units) with an L1/L2 loss
+    on standardised errors; logs per-target MAE in the targets' units."""
+
+    def __init__(self, model: nn.Module, targets: List[str], units: Dict[str, str], training: TrainingConfig,
+                 run_config: Dict[str, Any]):
+        super().__init__()
+        self.model, self.targets, self.units = model, list(targets), dict(units)
+        self.training_config, self.run_config = training, run_config
+        self._budget_start = None
+        self._elapsed_before = 0.0
+
+    def forward(self, batch):
+        return self.model(batch)
+
+    def _predict(self, batch):
+        out = self.model(batch)
+        pred = torch.stack([out[t] for t in self.targets], dim=1)
+        target = torch.stack([batch[t].to(pred.dtype) for t in self.targets], dim=1)
+        return pred, target
+
+    def _shared_step(self, batch, stage: str):
+        pred, target = self._predict(batch)
+        loss = regression_loss(pred, target, self.model.head.scale, self.training_config.loss)
+        n = batch[K.NUM_ATOMS].shape[0]
+        self.log(f"{stage}/loss", loss, batch_size=n, prog_bar=stage != "test", on_step=False, on_epoch=True)
+        for i, name in enumerate(self.targets):
+            mae = (pred[:, i] - target[:, i]).abs().mean()
+            self.log(f"{stage}/mae_{name}", mae, batch_size=n, on_step=False, on_epoch=True,
+                     prog_bar=stage == "val" and i == 0)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        self._update_lr()
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        return self._shared_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        return self._shared_step(batch, "test")
+
+    # --- schedule: progress through whichever budget (steps or time) runs out first ---
+    def _progress(self) -> float:
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        progress = self.global_step / total
+        budget = self.training_config.max_time_minutes
+        if budget:
+            if self._budget_start is None:
+                self._budget_start = time.monotonic()
+            elapsed = self._elapsed_before + time.monotonic() - self._budget_start
+            progress = max(progress, elapsed / (60.0 * budget))
+        return progress
+
+    def _update_lr(self) -> None:
+        cfg = self.training_config
+        steps_per_epoch = max(self.trainer.num_training_batches, 1)
+        warmup_fraction = min(cfg.warmup_epochs * steps_per_epoch / max(self.trainer.estimated_stepping_batches, 1),
+                              0.5)
+        lr = warmup_cosine_lr(self._progress(), warmup_fraction, cfg.lr, cfg.warmup_lr, cfg.min_lr)
+        for group in self.trainer.optimizers[0].param_groups:
+            group["lr"] = lr
+        self.log("lr", lr, on_step=True, on_epoch=False, batch_size=1)
+
+    def time_budget_spent(self) -> bool:
+        budget = self.training_config.max_time_minutes
+        return bool(budget) and self._budget_start is not None and self._progress() >= 1.0
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        if self.time_budget_spent():
+            self.trainer.should_stop = True
+
+    def configure_optimizers(self):
+        cfg = self.training_config
+        return torch.optim.AdamW(parameter_groups(self.model, cfg.weight_decay), lr=cfg.warmup_lr)
+
+    # --- checkpoints carry a self-contained model record and the time spent so far ---
+    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        elapsed = self._elapsed_before + (time.monotonic() - self._budget_start if self._budget_start else 0.0)
+        checkpoint["equiformers"] = model_record(self.model, targets=self.targets, units=self.units,
+                                                 run_config=self.run_config)
+        checkpoint["equiformers_elapsed_s"] = elapsed
+
+    def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        self._elapsed_before = float(checkpoint.get("equiformers_elapsed_s", 0.0))
+        self._budget_start = None

@@ -1,0 +1,122 @@
+"""``equiformers train``: build data and model from a run config, fit with Lightning, export, test, plot."""
+
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Any, Dict
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from ..data.statistics import graph_statistics, target_statistics
+from ..errors import CheckpointError, ConfigError
+from ..models.registry import build_model, resolve_model_spec
+from .checkpoint import _read_record, save_model
+from .config import RunConfig
+from .datamodule import AtomicDataModule
+from .inference import evaluate
+from .module import RegressionTask
+from .plots import learning_curve, parity_plot
+
+log = logging.getLogger(__name__)
+
+
+def resolve_model_for_data(run: RunConfig, datamodule: AtomicDataModule) -> Dict[str, Any]:
+    """The model spec with outputs set to the targets and normalisation constants from the training data."""
+    spec = resolve_model_spec(run.model)
+    config = dict(spec.get("config", {}))
+    config["outputs"] = list(run.data.targets)
+    cutoff = config.get("cutoff", 5.0)
+    if datamodule.cutoff != cutoff:
+        datamodule.cutoff = cutoff
+    missing = [k for k in ("avg_degree", "avg_num_nodes") if config.get(k) is None]
+    if missing:
+        stats = graph_statistics(datamodule.dataset("train"), run.data.statistics_samples, seed=run.seed)
+        log.info("training-data statistics (%d graphs): avg_degree %.4f, avg_num_nodes %.4f",
+                 stats["samples"], stats["avg_degree"], stats["avg_num_nodes"])
+        for key in missing:
+            config[key] = stats[key]
+    return {"model": spec["model"], "config": config}
+
+
+def _existing_model_spec(checkpoint: Path) -> Dict[str, Any]:
+    try:
+        return _read_record(checkpoint)["model"]
+    except CheckpointError as err:
+        raise CheckpointError(f"cannot resume from {checkpoint}: {err}") from None
+
+
+def train(run: RunConfig) -> Dict[str, Any]:
+    """Train, keep the best validation checkpoint, export ``model.pt``, test it and write plots.
+
+    Returns the test metrics (also written to ``output_dir/test_metrics.json``).
+    """
+    out = Path(run.output_dir)
+    ckpt_dir = out / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    resume = run.training.resume and last.is_file()
+    L.seed_everything(run.seed, workers=True, verbose=False)
+    datamodule = AtomicDataModule(run.data, cutoff=5.0)
+    spec = _existing_model_spec(last) if resume else resolve_model_for_data(run, datamodule)
+    datamodule.cutoff = spec["config"].get("cutoff", 5.0)
+    model = build_model(spec)
+    train_set = datamodule.dataset("train")
+    stats = target_statistics(train_set.target_array().double())
+    if run.training.standardize:
+        model.head.set_standardization(stats["mean"], stats["std"])
+    units = dict(getattr(train_set, "units", {}))
+    run_dict = run.to_dict()
+    run_dict["model"] = spec
+    task = RegressionTask(model, run.data.targets, units, run.training, run_dict)
+
+    monitor = "val/loss"
+    callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="min", save_last=True)]
+    if run.training.ema_decay:
+        callbacks.append(EMAWeightAveraging(decay=run.training.ema_decay))
+    loggers = [CSVLogger(out, name="logs", version=""), TensorBoardLogger(out, name="tensorboard", version="")]
+    trainer = L.Trainer(
+        max_epochs=run.training.max_epochs, accelerator=run.training.accelerator, devices=run.training.devices,
+        precision=run.training.precision, gradient_clip_val=run.training.grad_clip, callbacks=callbacks,
+        logger=loggers, check_val_every_n_epoch=run.training.val_every_epochs, log_every_n_steps=10,
+        enable_progress_bar=run.training.progress_bar, enable_model_summary=False, default_root_dir=out,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "run_config.json").write_text(json.dumps(run_dict, indent=2))
+    if resume:
+        print(f"resuming from {last}")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*LeafSpec.*")
+        warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+        trainer.fit(task, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+
+    best = Path(callbacks[0].best_model_path) if callbacks[0].best_model_path else last
+    if not best.is_file():
+        raise CheckpointError(f"training produced no checkpoint in {ckpt_dir}")
+    record = torch.load(best, map_location="cpu", weights_only=True)["equiformers"]
+    model.load_state_dict(record["state_dict"])
+    model_path = save_model(model, out / "model.pt", **record["metadata"])
+    metrics = evaluate(str(model_path), "test", output=str(out / "test_metrics.json"),
+                       batch_size=run.data.eval_batch_size)
+    _write_plots(out, metrics, units)
+    metrics["model_path"] = str(model_path)
+    return metrics
+
+
+def _write_plots(out: Path, metrics: Dict[str, Any], units: Dict[str, str]) -> None:
+    pred, target = metrics.get("_predictions"), metrics.get("_targets")
+    for i, name in enumerate(metrics["mae"]):
+        unit = units.get(name, "")
+        parity_plot(pred[:, i], target[:, i], name, unit, out / f"parity_{name}.png", metrics["mae"][name])
+        learning_curve(out / "logs" / "metrics.csv", out / f"learning_curve_{name}.png", name, unit)
+
+
+def check_run_config(run: RunConfig) -> None:
+    """Fail early, before any data is loaded, on a model spec that cannot be built."""
+    try:
+        resolve_model_spec(run.model)
+    except ConfigError as err:
+        raise ConfigError(f"model: {err}") from None
