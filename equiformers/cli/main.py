@@ -71,6 +71,20 @@ def _cmd_predict(args) -> None:
             print(json.dumps(row))
 
 
+def configure_logging(verbose: bool = False) -> None:
+    """Our progress messages on stderr; Lightning's banner lines only when ``verbose``."""
+    package_log = logging.getLogger("equiformers")
+    if not package_log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        package_log.addHandler(handler)
+    package_log.setLevel(logging.INFO)
+    package_log.propagate = False
+    if not verbose:
+        for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="equiformers", description="Equivariant transformers for atomistic ML.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
@@ -97,14 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    package_log = logging.getLogger("equiformers")
-    package_log.addHandler(handler)
-    package_log.setLevel(logging.INFO)
-    package_log.propagate = False
-    if not args.verbose:  # Lightning's banner lines (GPU available: ..., tips) only with -v
-        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    configure_logging(args.verbose)
     try:
         args.func(args)
     except EquiformersError as err:

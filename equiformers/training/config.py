@@ -59,7 +59,10 @@ class TrainingConfig:
             warm-up and cosine decay (per step); no weight decay on norms,
             biases and radial bases.
         loss: ``"l1"`` or ``"l2"``, on standardised targets.
-        standardize: standardise targets with the training mean/std.
+        standardize: predict ``raw * std + mean`` of the training targets; if false,
+            ``raw * output_scale + output_shift``.
+        output_scale, output_shift: explicit output scaling when not standardising
+            (default 1 and 0, in the target's unit).
         ema_decay: exponential moving average of weights (``None``: off).
         grad_clip: gradient-norm clipping (``None``: off).
         val_every_epochs: validation interval.
@@ -77,6 +80,8 @@ class TrainingConfig:
     weight_decay: float = 5e-3
     loss: str = "l1"
     standardize: bool = True
+    output_scale: Optional[float] = None
+    output_shift: Optional[float] = None
     ema_decay: Optional[float] = None
     grad_clip: Optional[float] = None
     val_every_epochs: int = 1
@@ -89,6 +94,8 @@ class TrainingConfig:
     def validate(self) -> None:
         if self.loss not in ("l1", "l2"):
             raise ConfigError(f"training.loss must be 'l1' or 'l2', got {self.loss!r}")
+        if self.standardize and (self.output_scale is not None or self.output_shift is not None):
+            raise ConfigError("training.output_scale/output_shift only apply with training.standardize: false")
         if self.max_epochs < 1 or self.lr <= 0:
             raise ConfigError("training.max_epochs and training.lr must be positive")
 

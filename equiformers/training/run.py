@@ -67,6 +67,10 @@ def train(run: RunConfig) -> Dict[str, Any]:
     stats = target_statistics(train_set.target_array().double())
     if run.training.standardize:
         model.head.set_standardization(stats["mean"], stats["std"])
+    else:
+        n_targets = len(run.data.targets)
+        model.head.set_standardization(torch.full((n_targets,), run.training.output_shift or 0.0),
+                                       torch.full((n_targets,), run.training.output_scale or 1.0))
     units = dict(getattr(train_set, "units", {}))
     run_dict = run.to_dict()
     run_dict["model"] = spec

@@ -1,0 +1,36 @@
+"""Small, generic test structures (no symmetry) built with ASE."""
+
+from typing import List
+
+import numpy as np
+from ase import Atoms
+from ase.build import molecule
+
+
+def rattled_molecules(names=("CH4", "H2O", "C6H6", "CH3CH2OH", "CH3CONH2"), stdev: float = 0.05,
+                      seed: int = 0) -> List[Atoms]:
+    """ASE g2 molecules with positions perturbed by ``stdev`` Å.
+
+    Symmetric molecules are rattled on purpose: in an exactly symmetric
+    structure the l > 0 features vanish, and equivariant layer norms then
+    amplify float rounding noise (see the README's numerical notes), which
+    would make a tolerance test measure noise instead of equivariance.
+    """
+    out = []
+    for i, name in enumerate(names):
+        atoms = molecule(name)
+        atoms.rattle(stdev, seed=seed + i)
+        out.append(atoms)
+    return out
+
+
+def random_molecule(num_atoms: int, elements=(1, 6, 7, 8, 9), seed: int = 0, min_distance: float = 0.9) -> Atoms:
+    """Random non-overlapping molecule-like point cloud (for speed and scaling tests)."""
+    rng = np.random.default_rng(seed)
+    box = max(2.0, (num_atoms / 0.08) ** (1 / 3))
+    positions: List[np.ndarray] = []
+    while len(positions) < num_atoms:
+        p = rng.uniform(0, box, 3)
+        if all(np.linalg.norm(p - q) >= min_distance for q in positions):
+            positions.append(p)
+    return Atoms(numbers=rng.choice(elements, num_atoms), positions=np.array(positions))
