@@ -1,7 +1,7 @@
 # Quickstart: `make demo` (set up + train a small Equiformer on QM9) and `make test` (set up + tests).
 # Everything installs into .venv; torch is installed first, exactly as torch==2.13.0 (CPU wheel).
 
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -11,9 +11,9 @@ STAMP := $(VENV)/.installed
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), sys.version' 2>/dev/null || \
+		{ echo "error: Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e ".[test]" "torch==2.13.0"
 	@touch $(STAMP)

@@ -46,6 +46,16 @@ def test_train_writes_model_metrics_logs_and_plots(trained):
     assert 200 < float(model.head.scale) < 2000  # training std of the gap in meV
 
 
+def test_model_record_holds_the_ema_weights(trained):
+    ckpt = torch.load(trained / "out" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert "current_model_state" in ckpt  # EMA on: state_dict holds the average, this the raw weights
+    averaged = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    record = ckpt["equiformers"]["state_dict"]
+    assert record.keys() == averaged.keys() and all(torch.equal(record[k], averaged[k]) for k in record)
+    raw = {k[len("model."):]: v for k, v in ckpt["current_model_state"].items() if k.startswith("model.")}
+    assert any(not torch.equal(record[k], raw[k]) for k in record)
+
+
 def test_resume_continues_from_last_checkpoint(trained, capsys):
     config = trained / "run.yaml"
     assert main(["train", str(config), "training.max_epochs=2"]) == 0
@@ -87,6 +97,8 @@ def test_presets_command(capsys):
     ("model: equiformer-qm7\n", [], "unknown model preset"),
     ("model: equiformer-qm9\n", ["training.lr"], "must look like section.key=value"),
     ("model: equiformer-qm9\n", ["model.num_layer=2"], "did you mean 'num_layers'"),
+    ("model: equiformer-qm9\n", ["training.lr=fast"], "training config: lr must be a number"),
+    ("model: equiformer-qm9\n", ["training.standardize=maybe"], "must be true or false"),
     ("model: equiformer-qm9\ndata: {targets: [bandgap], train_size: 4}\n", [], "unknown QM9 target"),
 ])
 def test_bad_configs_are_one_line_errors(tmp_path, capsys, content, overrides, message):

@@ -50,6 +50,13 @@ def test_collate_offsets_edges_and_stacks_graph_fields():
     assert batch[K.EDGE_INDEX][:, graphs[0][K.EDGE_INDEX].shape[1]:].min() >= 3
 
 
+def test_per_atom_and_graph_targets_batch():
+    a = from_arrays(np.eye(3), [1, 6, 8], 5.0, targets={"charges": np.array([0.1, -0.2, 0.1]), "y": 1.5})
+    b = from_arrays(np.eye(3)[:2], [1, 1], 5.0, targets={"charges": np.array([0.0, 0.0]), "y": -1.0})
+    batch = collate([a, b])
+    assert batch["charges"].shape == (5,) and batch["y"].tolist() == [1.5, -1.0]
+
+
 @pytest.mark.parametrize("positions, numbers, message", [
     (np.zeros((0, 3)), [], "no atoms"),
     ([[0, 0, 0], [np.nan, 0, 0]], [1, 1], "NaN"),

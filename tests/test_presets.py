@@ -47,6 +47,17 @@ def test_unknown_preset_and_key_are_clear_errors():
         equiformers.build_model("equiformer-qm9", elements=["H", "Xx"])
 
 
+def test_values_are_type_checked_and_numeric_strings_accepted():
+    model = equiformers.build_model("equiformer-qm9", num_layers=1, channels=[8, 4], num_heads=2, cutoff="4.5")
+    assert model.config.cutoff == 4.5
+    with pytest.raises(ConfigError, match="num_layers must be an integer"):
+        equiformers.build_model("equiformer-qm9", num_layers=1.5)
+    with pytest.raises(ConfigError, match="channels must be a list"):
+        equiformers.build_model("equiformer-qm9", channels=128)
+    with pytest.raises(ConfigError, match="cutoff must be a number"):
+        equiformers.build_model("equiformer-qm9", cutoff="five")
+
+
 def test_missing_model_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="model config file not found"):
         resolve_model_spec(str(tmp_path / "nope.yaml"))

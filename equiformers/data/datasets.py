@@ -12,6 +12,3 @@ def build_dataset(data_config, split: str, cutoff: float):
         return QM9Dataset(data_config.targets, cutoff, split, subset=size, cache=data_config.cache_dir)
     raise ConfigError(f"unknown dataset {data_config.dataset!r}; available: ['qm9']")
 
-
-def dataset_units(dataset) -> dict:
-    return dict(getattr(dataset, "units", {}))

@@ -4,7 +4,7 @@ Edge vectors are recomputed from positions inside the model so that forces
 (-dE/dx) and stresses flow through them by autograd.
 """
 
-from typing import Dict, Tuple
+from typing import Dict
 
 import torch
 
@@ -32,7 +32,3 @@ def edge_vectors(data: Dict[str, torch.Tensor], dtype: torch.dtype = None) -> to
 def num_graphs(data: Dict[str, torch.Tensor]) -> int:
     return int(data[K.NUM_ATOMS].shape[0])
 
-
-def edge_lengths_and_directions(vec: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    length = vec.norm(dim=-1)
-    return length, vec / length.clamp(min=1e-12).unsqueeze(-1)

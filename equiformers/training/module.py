@@ -110,8 +110,12 @@ class RegressionTask(L.LightningModule):
     # --- checkpoints carry a self-contained model record and the time spent so far ---
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         elapsed = self._elapsed_before + (time.monotonic() - self._budget_start if self._budget_start else 0.0)
-        checkpoint["equiformers"] = model_record(self.model, targets=self.targets, units=self.units,
-                                                 run_config=self.run_config)
+        record = model_record(self.model, targets=self.targets, units=self.units, run_config=self.run_config)
+        # Callbacks run first: with EMA, checkpoint["state_dict"] already holds the averaged weights,
+        # which are the ones to deploy.
+        record["state_dict"] = {k[len("model."):]: v.detach().cpu() for k, v in checkpoint["state_dict"].items()
+                                if k.startswith("model.")}
+        checkpoint["equiformers"] = record
         checkpoint["equiformers_elapsed_s"] = elapsed
 
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:

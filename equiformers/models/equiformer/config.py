@@ -5,7 +5,7 @@ from typing import List, Optional, Union
 
 from e3nn import o3
 
-from ...data.elements import element_types_description, validate_element_spec
+from ...data.elements import validate_element_spec
 from ...errors import ConfigError
 
 #: Statistics the reference hard-codes (QM9, r = 5 Å). Used only when a model
@@ -131,5 +131,3 @@ class EquiformerConfig:
     def irreps_readout(self) -> o3.Irreps:
         return o3.Irreps(f"{self.readout_channels}x0e")
 
-    def describe_elements(self) -> str:
-        return element_types_description(self.elements)
