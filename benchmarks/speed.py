@@ -66,8 +66,8 @@ def measure(spec, mode: str, device: str, batch_size: int, repeats: int) -> dict
         if device == "cuda":
             torch.cuda.synchronize()
 
+    base = rss_mb()  # before the warm-up: ru_maxrss below is the process peak, warm-up included
     step()  # warm-up
-    base = rss_mb()
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     times = []

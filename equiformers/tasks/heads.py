@@ -14,14 +14,17 @@ class GraphScalarHead(nn.Module):
 
     Per atom: linear -> SiLU -> linear to ``len(outputs)`` numbers; pooled per
     graph by a sum divided by ``sqrt(avg_num_nodes)`` (Equiformer) or a mean;
-    finally de-standardised, ``y = pooled * scale + shift``. ``scale`` and
-    ``shift`` are buffers set from the training targets, so a saved model
-    predicts in physical units.
+    finally de-standardised and shifted by per-element reference values,
+    ``y = pooled * scale + shift + sum_i atom_reference[type_i]``. ``scale``,
+    ``shift`` and ``atom_reference`` (e.g. isolated-atom energies E0) are
+    buffers set from the training data, so a saved model predicts in physical
+    units.
 
-    Shapes: x [N, channels], batch [N] -> [B, len(outputs)].
+    Shapes: x [N, channels], types [N], batch [N] -> [B, len(outputs)].
     """
 
-    def __init__(self, channels: int, outputs: Sequence[str], avg_num_nodes: float, reduce: str = "sum"):
+    def __init__(self, channels: int, outputs: Sequence[str], avg_num_nodes: float, reduce: str = "sum",
+                 num_types: int = 1):
         super().__init__()
         self.outputs = list(outputs)
         self.mlp = nn.Sequential(
@@ -32,16 +35,23 @@ class GraphScalarHead(nn.Module):
         self.avg_num_nodes, self.reduce = float(avg_num_nodes), reduce
         self.register_buffer("scale", torch.ones(len(self.outputs)))
         self.register_buffer("shift", torch.zeros(len(self.outputs)))
+        self.register_buffer("atom_reference", torch.zeros(num_types, len(self.outputs)))
 
     def set_standardization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Predict ``raw * std + mean`` from now on (``mean``/``std`` of the training targets)."""
         self.shift.copy_(torch.as_tensor(mean, dtype=self.shift.dtype))
         self.scale.copy_(torch.as_tensor(std, dtype=self.scale.dtype))
 
-    def forward(self, x: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
+    def set_atom_reference(self, values: torch.Tensor) -> None:
+        """Per-type reference values [num_types, len(outputs)] added per atom (e.g. E0s in eV)."""
+        self.atom_reference.copy_(torch.as_tensor(values, dtype=self.atom_reference.dtype).reshape(
+            self.atom_reference.shape))
+
+    def forward(self, x: torch.Tensor, types: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
         per_atom = self.mlp(x)
         if self.reduce == "sum":
             pooled = scatter_sum(per_atom, batch, num_graphs) / self.avg_num_nodes ** 0.5
         else:
             pooled = scatter_mean(per_atom, batch, num_graphs)
-        return pooled * self.scale + self.shift
+        reference = scatter_sum(self.atom_reference[types], batch, num_graphs)
+        return pooled * self.scale + self.shift + reference

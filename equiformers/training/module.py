@@ -56,11 +56,13 @@ class RegressionTask(L.LightningModule):
         pred, target = self._predict(batch)
         loss = regression_loss(pred, target, self.model.head.scale, self.training_config.loss)
         n = batch[K.NUM_ATOMS].shape[0]
-        self.log(f"{stage}/loss", loss, batch_size=n, prog_bar=stage != "test", on_step=False, on_epoch=True)
+        # sync_dist: with DDP, epoch metrics are averaged over all processes' batches
+        self.log(f"{stage}/loss", loss, batch_size=n, prog_bar=stage != "test", on_step=False, on_epoch=True,
+                 sync_dist=True)
         for i, name in enumerate(self.targets):
             mae = (pred[:, i] - target[:, i]).abs().mean()
             self.log(f"{stage}/mae_{name}", mae, batch_size=n, on_step=False, on_epoch=True,
-                     prog_bar=stage == "val" and i == 0)
+                     prog_bar=stage == "val" and i == 0, sync_dist=True)
         return loss
 
     def training_step(self, batch, batch_idx):

@@ -15,7 +15,7 @@ class AtomEmbedding(nn.Module):
     As in the reference, the weight is multiplied by ``sqrt(num_types)`` at
     initialisation so that embeddings have unit scale.
 
-    Shapes: atomic_numbers [N] -> [N, irreps_out.dim].
+    Shapes: types [N] (from :meth:`types`) -> [N, irreps_out.dim].
     """
 
     def __init__(self, elements, irreps_out):
@@ -29,8 +29,11 @@ class AtomEmbedding(nn.Module):
                 w.mul_(self.num_types ** 0.5)
         self.irreps_out = self.linear.irreps_out
 
-    def forward(self, atomic_numbers: torch.Tensor) -> torch.Tensor:
-        types = atomic_numbers_to_types(atomic_numbers, self.type_of_z, self.elements)
+    def types(self, atomic_numbers: torch.Tensor) -> torch.Tensor:
+        """Embedding rows of the atoms [N]; unknown elements raise a clear error."""
+        return atomic_numbers_to_types(atomic_numbers, self.type_of_z, self.elements)
+
+    def forward(self, types: torch.Tensor) -> torch.Tensor:
         one_hot = nn.functional.one_hot(types, self.num_types).to(self.linear.weights[0].dtype)
         return self.linear(one_hot)
 

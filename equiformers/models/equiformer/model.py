@@ -53,7 +53,8 @@ class Equiformer(AtomisticModel):
         )
         self.norm = EquivariantLayerNorm(config.irreps_readout)
         self.out_dropout = EquivariantDropout(config.irreps_readout, config.out_drop) if config.out_drop else None
-        self.head = GraphScalarHead(config.readout_channels, config.outputs, avg_num_nodes, config.readout)
+        self.head = GraphScalarHead(config.readout_channels, config.outputs, avg_num_nodes, config.readout,
+                                    num_types=self.atom_embedding.num_types)
 
     @property
     def cutoff(self) -> float:
@@ -65,12 +66,13 @@ class Equiformer(AtomisticModel):
         vec = edge_vectors(data, self.dtype)
         sh = o3.spherical_harmonics(self.irreps_sh, vec, normalize=True, normalization="component")
         edge_scalars = self.radial_basis(vec.norm(dim=-1))
-        x = self.atom_embedding(data[K.ATOMIC_NUMBERS])
+        types = self.atom_embedding.types(data[K.ATOMIC_NUMBERS])
+        x = self.atom_embedding(types)
         x = x + self.edge_degree_embedding(sh, edge_scalars, edge_src, edge_dst, x.shape[0])
         for block in self.blocks:
             x = block(x, sh, edge_scalars, edge_src, edge_dst, batch, n_graphs)
         x = self.norm(x)
         if self.out_dropout is not None:
             x = self.out_dropout(x)
-        out = self.head(x, batch, n_graphs)
+        out = self.head(x, types, batch, n_graphs)
         return {name: out[:, i] for i, name in enumerate(self.head.outputs)}
