@@ -1,0 +1,5 @@
+"""ASE calculators driven by equiformers models."""
+
+from .ase_calculator import EquiformerCalculator
+
+__all__ = ["EquiformerCalculator"]
