@@ -1,6 +1,17 @@
 """Datasets by name, built from a data config."""
 
-from ..errors import ConfigError
+from functools import lru_cache
+
+from ..errors import ConfigError, DatasetError
+
+
+@lru_cache(maxsize=4)
+def _frames(path: str, layout: str, energy_key: str, forces_key: str):
+    from .frames import read_ase_frames, read_npz_frames
+
+    if path.endswith(".npz"):
+        return read_npz_frames(path, layout)
+    return read_ase_frames(path, energy_key, forces_key)
 
 
 def build_dataset(data_config, split: str, cutoff: float):
@@ -10,5 +21,17 @@ def build_dataset(data_config, split: str, cutoff: float):
         from .qm9 import QM9Dataset
 
         return QM9Dataset(data_config.targets, cutoff, split, subset=size, cache=data_config.cache_dir)
-    raise ConfigError(f"unknown dataset {data_config.dataset!r}; available: ['qm9']")
+    if data_config.dataset == "frames":
+        from .frames import FramesDataset, frame_split
 
+        if not data_config.path:
+            raise ConfigError("data.path is required for dataset 'frames' (an .npz, .extxyz, .db, ... file)")
+        frames = _frames(str(data_config.path), data_config.npz_layout, data_config.energy_key,
+                         data_config.forces_key)
+        splits = frame_split(len(frames), data_config.train_size or 950, data_config.val_size or 50,
+                             data_config.split_seed)
+        indices = splits[split][:size] if split == "test" and size else splits[split]
+        if len(indices) == 0:
+            raise DatasetError(f"the {split} split of {data_config.path} is empty")
+        return FramesDataset(frames, cutoff, indices, name=f"{data_config.path} frame")
+    raise ConfigError(f"unknown dataset {data_config.dataset!r}; available: ['qm9', 'frames']")

@@ -38,3 +38,30 @@ def target_statistics(targets: torch.Tensor) -> Dict[str, torch.Tensor]:
     mean = targets.mean(0)
     return {"mean": mean, "std": targets.std(0).clamp(min=1e-12),
             "mad": (targets - mean).abs().mean(0)}
+
+
+def fit_atom_energies(dataset, num_types: int, to_types) -> torch.Tensor:
+    """Per-type reference energies E0 [num_types] by least squares, ``E ≈ sum_i E0[type_i]``.
+
+    With a single composition (one MD17 molecule) the system is rank-deficient
+    and the minimum-norm solution spreads the mean energy over the elements
+    present, which is all a constant shift can do. Types absent from the data get 0.
+    ``to_types`` maps atomic numbers to embedding rows (and rejects unknown elements).
+    """
+    counts = torch.zeros(len(dataset), num_types, dtype=torch.float64)
+    energies = torch.zeros(len(dataset), dtype=torch.float64)
+    frames = dataset.frames
+    for row, i in enumerate(dataset.indices):
+        types = to_types(torch.as_tensor(frames.numbers[int(i)], dtype=torch.long))
+        counts[row] = torch.bincount(types, minlength=num_types).double()
+        energies[row] = float(frames.energy[int(i)])
+    solution = torch.linalg.lstsq(counts, energies.unsqueeze(-1), driver="gelsd").solution.squeeze(-1)
+    return torch.where(counts.sum(0) > 0, solution, torch.zeros_like(solution))
+
+
+def force_rms(dataset) -> float:
+    """Root mean square of the force components of the dataset's frames (eV/Å)."""
+    frames = dataset.frames
+    squares = sum(float(np.square(frames.forces[int(i)]).sum()) for i in dataset.indices)
+    components = sum(frames.forces[int(i)].size for i in dataset.indices)
+    return (squares / max(components, 1)) ** 0.5

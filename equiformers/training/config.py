@@ -25,10 +25,16 @@ class DataConfig:
     """Which data, split and batching.
 
     Attributes:
-        dataset: ``"qm9"`` (more in later releases).
-        targets: target names (QM9: mu, alpha, homo, lumo, gap, r2, zpve, u0, u, h, g, cv).
-        train_size, val_size, test_size: use only the first N molecules of each
-            split (``None``: the whole split).
+        dataset: ``"qm9"``, or ``"frames"`` for energies and forces from ``path``
+            (MD17/rMD17/MD22 ``.npz``, extended XYZ, ASE database, any ASE format).
+        targets: target names (QM9: mu, alpha, homo, lumo, gap, r2, zpve, u0, u, h, g, cv;
+            frames: energy, trained together with forces).
+        path, energy_key, forces_key, npz_layout: where frames come from, the
+            info/array keys of energies and forces, and the npz layout (auto, md17, rmd17).
+        train_size, val_size, test_size: QM9: use the first N molecules of each split
+            (``None``: all). Frames: training and validation frames drawn at random
+            (default 950 and 50, the MD17 protocol); the rest is the test set.
+        split_seed: seed of the random frame split.
         batch_size: training batch size; eval_batch_size for validation/test.
         num_workers: DataLoader worker processes.
         cache_dir: where processed datasets are cached.
@@ -38,6 +44,11 @@ class DataConfig:
 
     dataset: str = "qm9"
     targets: List[str] = field(default_factory=lambda: ["gap"])
+    path: Optional[str] = None
+    energy_key: str = "energy"
+    forces_key: str = "forces"
+    npz_layout: str = "auto"
+    split_seed: int = 0
     train_size: Optional[int] = None
     val_size: Optional[int] = None
     test_size: Optional[int] = None
@@ -67,6 +78,12 @@ class TrainingConfig:
         grad_clip: gradient-norm clipping (``None``: off).
         val_every_epochs: validation interval.
         resume: continue from ``output_dir/checkpoints/last.ckpt`` if it exists.
+        energy_weight, force_weight: loss weights for energy/force training (reference: 1 and 80).
+        per_atom_energy: divide the energy error by the number of atoms.
+        atom_energies: per-element reference energies E0: ``"least_squares"`` (fitted to the
+            training energies), ``"none"``, or a mapping ``{symbol: eV}``.
+        force_rms_scaling: scale the model output by the RMS of the training forces
+            (else by the energy std).
         accelerator, devices, precision: passed to Lightning (``"auto"`` uses a GPU when present).
         progress_bar: show Lightning's progress bar.
     """
@@ -79,6 +96,11 @@ class TrainingConfig:
     warmup_epochs: float = 5.0
     weight_decay: float = 5e-3
     loss: str = "l1"
+    energy_weight: float = 1.0
+    force_weight: float = 80.0
+    per_atom_energy: bool = False
+    atom_energies: Any = "least_squares"
+    force_rms_scaling: bool = True
     standardize: bool = True
     output_scale: Optional[float] = None
     output_shift: Optional[float] = None
@@ -92,8 +114,10 @@ class TrainingConfig:
     progress_bar: bool = True
 
     def validate(self) -> None:
-        if self.loss not in ("l1", "l2"):
-            raise ConfigError(f"training.loss must be 'l1' or 'l2', got {self.loss!r}")
+        if self.loss not in ("l1", "l2", "l2mae"):
+            raise ConfigError(f"training.loss must be 'l1', 'l2' or 'l2mae', got {self.loss!r}")
+        if not (isinstance(self.atom_energies, dict) or self.atom_energies in ("least_squares", "none")):
+            raise ConfigError("training.atom_energies must be 'least_squares', 'none' or {symbol: energy in eV}")
         if self.standardize and (self.output_scale is not None or self.output_shift is not None):
             raise ConfigError("training.output_scale/output_shift only apply with training.standardize: false")
         if self.max_epochs < 1 or self.lr <= 0:

@@ -66,6 +66,8 @@ def evaluate(checkpoint: str, split: str = "test", output: Optional[str] = None,
     if split not in ("train", "val", "test"):
         raise DatasetError(f"unknown split {split!r}; choose train, val or test")
     dataset = build_dataset(run.data, split, model.cutoff)
+    if run.data.dataset == "frames":
+        return _evaluate_frames(model, run, dataset, checkpoint, split, output, batch_size)
     pred, target = predict_graphs(model, (dataset[i] for i in range(len(dataset))), names, batch_size)
     train_targets = build_dataset(run.data, "train", model.cutoff).target_array().double()
     baseline = target_statistics(train_targets)["mean"].numpy()
@@ -77,10 +79,43 @@ def evaluate(checkpoint: str, split: str = "test", output: Optional[str] = None,
         "baseline_mae_train_mean": mae_per_target(torch.from_numpy(np.broadcast_to(baseline, pred.shape).copy()),
                                                   tgt, names),
     }
+    _write_json(result, output)
+    result["_parity"] = {name: (pred[:, i], target[:, i]) for i, name in enumerate(names)}
+    return result
+
+
+def _write_json(result: Dict[str, Any], output: Optional[str]) -> None:
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(json.dumps(result, indent=2))
-    result["_predictions"], result["_targets"] = pred, target
+
+
+def _evaluate_frames(model, run, dataset, checkpoint, split, output, batch_size) -> Dict[str, Any]:
+    """Energy MAE (meV) and force-component MAE (meV/Å), next to predicting the training-mean
+    energy and zero forces."""
+    from ..tasks.forces import energy_forces_stress
+
+    device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
+    energies, forces = [[], []], [[], []]
+    for start in range(0, len(dataset), batch_size):
+        batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+        out = energy_forces_stress(model, to_device(batch, device, dtype))
+        energies[0].append(out["energy"].double().cpu()), energies[1].append(batch["energy"])
+        forces[0].append(out["forces"].double().cpu()), forces[1].append(batch["forces"])
+    e_pred, e_ref = (torch.cat(x).numpy() * 1000 for x in energies)
+    f_pred, f_ref = (torch.cat(x).numpy().reshape(-1) * 1000 for x in forces)
+    train_mean = float(build_dataset(run.data, "train", model.cutoff).target_array().mean()) * 1000
+    result = {
+        "checkpoint": str(checkpoint), "split": split, "num_graphs": int(len(dataset)),
+        "units": {"energy": "meV", "forces": "meV/Å"},
+        "mae": {"energy": float(np.abs(e_pred - e_ref).mean()), "forces": float(np.abs(f_pred - f_ref).mean())},
+        "rmse": {"energy": float(np.sqrt(np.square(e_pred - e_ref).mean())),
+                 "forces": float(np.sqrt(np.square(f_pred - f_ref).mean()))},
+        "baseline_mae_train_mean": {"energy": float(np.abs(e_ref - train_mean).mean()),
+                                    "forces": float(np.abs(f_ref).mean())},
+    }
+    _write_json(result, output)
+    result["_parity"] = {"energy": (e_pred, e_ref), "forces": (f_pred, f_ref)}
     return result
 
 

@@ -31,9 +31,9 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> List[Dict[str, An
     return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
 
 
-class RegressionTask(L.LightningModule):
-    """Trains ``model`` to predict graph-level ``targets`` (physical units) with an L1/L2 loss
-    on standardised errors; logs per-target MAE in the targets' units."""
+class TaskBase(L.LightningModule):
+    """Shared by all tasks: AdamW, the warm-up + cosine schedule over the step or time budget,
+    and checkpoints that carry a self-contained model record."""
 
     def __init__(self, model: nn.Module, targets: List[str], units: Dict[str, str], training: TrainingConfig,
                  run_config: Dict[str, Any]):
@@ -46,34 +46,23 @@ class RegressionTask(L.LightningModule):
     def forward(self, batch):
         return self.model(batch)
 
-    def _predict(self, batch):
-        out = self.model(batch)
-        pred = torch.stack([out[t] for t in self.targets], dim=1)
-        target = torch.stack([batch[t].to(pred.dtype) for t in self.targets], dim=1)
-        return pred, target
-
-    def _shared_step(self, batch, stage: str):
-        pred, target = self._predict(batch)
-        loss = regression_loss(pred, target, self.model.head.scale, self.training_config.loss)
-        n = batch[K.NUM_ATOMS].shape[0]
+    def log_metric(self, name: str, value, batch, prog_bar: bool = False) -> None:
         # sync_dist: with DDP, epoch metrics are averaged over all processes' batches
-        self.log(f"{stage}/loss", loss, batch_size=n, prog_bar=stage != "test", on_step=False, on_epoch=True,
-                 sync_dist=True)
-        for i, name in enumerate(self.targets):
-            mae = (pred[:, i] - target[:, i]).abs().mean()
-            self.log(f"{stage}/mae_{name}", mae, batch_size=n, on_step=False, on_epoch=True,
-                     prog_bar=stage == "val" and i == 0, sync_dist=True)
-        return loss
+        self.log(name, value, batch_size=batch[K.NUM_ATOMS].shape[0], on_step=False, on_epoch=True,
+                 prog_bar=prog_bar, sync_dist=True)
 
     def training_step(self, batch, batch_idx):
         self._update_lr()
-        return self._shared_step(batch, "train")
+        return self.step(batch, "train")
 
     def validation_step(self, batch, batch_idx):
-        return self._shared_step(batch, "val")
+        return self.step(batch, "val")
 
     def test_step(self, batch, batch_idx):
-        return self._shared_step(batch, "test")
+        return self.step(batch, "test")
+
+    def step(self, batch, stage: str):
+        raise NotImplementedError
 
     # --- schedule: progress through whichever budget (steps or time) runs out first ---
     def _progress(self) -> float:
@@ -123,3 +112,24 @@ class RegressionTask(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         self._elapsed_before = float(checkpoint.get("equiformers_elapsed_s", 0.0))
         self._budget_start = None
+
+
+class RegressionTask(TaskBase):
+    """Trains ``model`` to predict graph-level ``targets`` (physical units) with an L1/L2 loss
+    on standardised errors; logs per-target MAE in the targets' units."""
+
+    def _predict(self, batch):
+        out = self.model(batch)
+        pred = torch.stack([out[t] for t in self.targets], dim=1)
+        target = torch.stack([batch[t].to(pred.dtype) for t in self.targets], dim=1)
+        return pred, target
+
+    def step(self, batch, stage: str):
+        pred, target = self._predict(batch)
+        loss = regression_loss(pred, target, self.model.head.scale, self.training_config.loss)
+        self.log_metric(f"{stage}/loss", loss, batch, prog_bar=stage != "test")
+        for i, name in enumerate(self.targets):
+            mae = (pred[:, i] - target[:, i]).abs().mean()
+            self.log_metric(f"{stage}/mae_{name}", mae, batch, prog_bar=stage == "val" and i == 0)
+        return loss
+

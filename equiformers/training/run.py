@@ -11,12 +11,13 @@ import torch
 from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from ..data.statistics import graph_statistics, target_statistics
+from ..data.statistics import fit_atom_energies, force_rms, graph_statistics, target_statistics
 from ..errors import CheckpointError, ConfigError
 from ..models.registry import build_model, resolve_model_spec
 from .checkpoint import _read_record, save_model
 from .config import RunConfig
 from .datamodule import AtomicDataModule
+from .energy_force import EnergyForceTask
 from .inference import evaluate
 from .module import RegressionTask
 from .plots import learning_curve, parity_plot
@@ -64,17 +65,14 @@ def train(run: RunConfig) -> Dict[str, Any]:
     datamodule.cutoff = spec["config"].get("cutoff", 5.0)
     model = build_model(spec)
     train_set = datamodule.dataset("train")
-    stats = target_statistics(train_set.target_array().double())
-    if run.training.standardize:
-        model.head.set_standardization(stats["mean"], stats["std"])
-    else:
-        n_targets = len(run.data.targets)
-        model.head.set_standardization(torch.full((n_targets,), run.training.output_shift or 0.0),
-                                       torch.full((n_targets,), run.training.output_scale or 1.0))
+    energy_model = run.data.dataset == "frames"
+    if not resume:  # a resumed run takes all scaling buffers from its checkpoint
+        (_scale_energy_model if energy_model else _scale_graph_model)(model, train_set, run)
     units = dict(getattr(train_set, "units", {}))
     run_dict = run.to_dict()
     run_dict["model"] = spec
-    task = RegressionTask(model, run.data.targets, units, run.training, run_dict)
+    task = (EnergyForceTask if energy_model else RegressionTask)(model, run.data.targets, units, run.training,
+                                                                  run_dict)
 
     monitor = "val/loss"
     callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="min", save_last=True)]
@@ -86,6 +84,7 @@ def train(run: RunConfig) -> Dict[str, Any]:
         precision=run.training.precision, gradient_clip_val=run.training.grad_clip, callbacks=callbacks,
         logger=loggers, check_val_every_n_epoch=run.training.val_every_epochs, log_every_n_steps=10,
         enable_progress_bar=run.training.progress_bar, enable_model_summary=False, default_root_dir=out,
+        inference_mode=not energy_model,  # validating forces needs autograd
     )
     out.mkdir(parents=True, exist_ok=True)
     (out / "run_config.json").write_text(json.dumps(run_dict, indent=2))
@@ -110,11 +109,48 @@ def train(run: RunConfig) -> Dict[str, Any]:
     return metrics
 
 
+def _scale_graph_model(model, train_set, run: RunConfig) -> None:
+    stats = target_statistics(train_set.target_array().double())
+    if run.training.standardize:
+        model.head.set_standardization(stats["mean"], stats["std"])
+    else:
+        n_targets = len(run.data.targets)
+        model.head.set_standardization(torch.full((n_targets,), run.training.output_shift or 0.0),
+                                       torch.full((n_targets,), run.training.output_scale or 1.0))
+
+
+def _scale_energy_model(model, train_set, run: RunConfig) -> None:
+    """E0s per element (fitted or given), output scale from the force RMS (or energy std), no shift."""
+    if run.data.targets != ["energy"]:
+        raise ConfigError("energy/force training predicts data.targets: [energy]")
+    embedding = model.atom_embedding
+    setting = run.training.atom_energies
+    if setting == "least_squares":
+        e0 = fit_atom_energies(train_set, embedding.num_types, embedding.types)
+    else:
+        e0 = torch.zeros(embedding.num_types, dtype=torch.float64)
+        if isinstance(setting, dict):
+            from ase.data import atomic_numbers
+
+            for symbol, value in setting.items():
+                if symbol not in atomic_numbers:
+                    raise ConfigError(f"training.atom_energies: unknown element {symbol!r}")
+                row = int(embedding.type_of_z[atomic_numbers[symbol]])
+                if row < 0:
+                    raise ConfigError(f"training.atom_energies: the model has no element {symbol!r}")
+                e0[row] = float(value)
+    model.head.set_atom_reference(e0.unsqueeze(-1))
+    residual = train_set.target_array().double().squeeze(-1)
+    scale = force_rms(train_set) if run.training.force_rms_scaling else float(residual.std())
+    model.head.set_standardization(torch.zeros(1), torch.tensor([max(scale, 1e-6)]))
+    log.info("energy model: E0 %s; output scale %.4g eV", "fitted" if setting == "least_squares" else setting,
+             scale)
+
+
 def _write_plots(out: Path, metrics: Dict[str, Any], units: Dict[str, str]) -> None:
-    pred, target = metrics.get("_predictions"), metrics.get("_targets")
-    for i, name in enumerate(metrics["mae"]):
-        unit = units.get(name, "")
-        parity_plot(pred[:, i], target[:, i], name, unit, out / f"parity_{name}.png", metrics["mae"][name])
+    for name, (pred, target) in metrics["_parity"].items():
+        unit = metrics["units"].get(name, units.get(name, ""))
+        parity_plot(pred, target, name, unit, out / f"parity_{name}.png", metrics["mae"][name])
         learning_curve(out / "logs" / "metrics.csv", out / f"learning_curve_{name}.png", name, unit)
 
 
