@@ -4,6 +4,9 @@
     equiformers train CONFIG.yaml [key=value...] train (e.g. training.lr=1e-3 model.num_layers=4)
     equiformers evaluate CHECKPOINT [--split test] [--output metrics.json]
     equiformers predict CHECKPOINT FILE [FILE...] [--output predictions.csv]
+    equiformers data md17-xtb MOLECULE [--steps 20000]   MD17-style frames from GFN2-xTB MD
+    equiformers md CHECKPOINT STRUCTURE [--steps N --temperature K --friction 0.01]
+    equiformers relax CHECKPOINT STRUCTURE [--fmax 0.01]
 """
 
 import argparse
@@ -106,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="write a CSV here instead of JSON lines to stdout")
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(func=_cmd_predict)
+    from .simulate import add_commands
+
+    add_commands(sub)
     return parser
 
 

@@ -1,0 +1,115 @@
+"""``equiformers md``, ``equiformers relax`` and ``equiformers data``: ASE driven by a saved model."""
+
+from pathlib import Path
+
+import numpy as np
+
+
+def run_md(args) -> None:
+    """Molecular dynamics (NVE velocity Verlet, or Langevin NVT with --temperature and --friction)."""
+    import torch
+    from ase import units
+    from ase.io.trajectory import Trajectory
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from ase.md.verlet import VelocityVerlet
+
+    from ..calculators import EquiformerCalculator
+    from ..training.inference import read_structures
+
+    atoms = read_structures(args.structure)[args.frame]
+    atoms.calc = EquiformerCalculator(args.checkpoint, device=args.device,
+                                      dtype=torch.float64 if args.float64 else torch.float32)
+    rng = np.random.default_rng(args.seed)
+    if args.temperature > 0 and not atoms.get_momenta().any():
+        MaxwellBoltzmannDistribution(atoms, temperature_K=args.temperature, rng=rng)
+    dt = args.timestep * units.fs
+    if args.friction > 0:
+        dyn = Langevin(atoms, timestep=dt, temperature_K=args.temperature, friction=args.friction / units.fs,
+                       fixcm=False, rng=rng)
+    else:
+        dyn = VelocityVerlet(atoms, timestep=dt)
+    trajectory = Trajectory(args.output, "w", atoms)
+    dyn.attach(trajectory.write, interval=args.interval)
+    start = atoms.get_total_energy()
+    dyn.attach(lambda: print(f"step {dyn.nsteps:7d}  E_pot {atoms.get_potential_energy():12.5f} eV  "
+                             f"E_tot {atoms.get_total_energy():12.5f} eV  T {atoms.get_temperature():7.1f} K",
+                             flush=True), interval=args.log_interval)
+    dyn.run(args.steps)
+    trajectory.close()
+    print(f"{args.steps} steps; total energy changed by {atoms.get_total_energy() - start:+.5f} eV; "
+          f"trajectory written to {args.output}")
+
+
+def run_relax(args) -> None:
+    """Geometry optimisation (BFGS or FIRE) to ``--fmax``; writes the trajectory and the final structure."""
+    import torch
+    from ase.io import write
+    from ase.optimize import BFGS, FIRE
+
+    from ..calculators import EquiformerCalculator
+    from ..training.inference import read_structures
+
+    atoms = read_structures(args.structure)[args.frame]
+    atoms.calc = EquiformerCalculator(args.checkpoint, device=args.device,
+                                      dtype=torch.float64 if args.float64 else torch.float32)
+    start = atoms.get_potential_energy()
+    optimiser = {"bfgs": BFGS, "fire": FIRE}[args.optimizer](atoms, trajectory=args.output, logfile="-")
+    converged = optimiser.run(fmax=args.fmax, steps=args.steps)
+    final = Path(args.output).with_suffix(".final.xyz")
+    write(final, atoms)
+    print(f"{'converged' if converged else 'NOT converged'} after {optimiser.nsteps} steps: "
+          f"E {start:.5f} -> {atoms.get_potential_energy():.5f} eV, max force "
+          f"{np.abs(atoms.get_forces()).max():.4f} eV/Å; final structure {final}")
+
+
+def run_data_md17_xtb(args) -> None:
+    from ..data.generate_xtb import MDSettings, generate_md17_xtb
+
+    settings = MDSettings(steps=args.steps, interval=args.interval, timestep_fs=args.timestep,
+                          temperature_K=args.temperature, seed=args.seed)
+    path = generate_md17_xtb(args.molecule, args.output, settings, smiles=args.smiles)
+    print(f"frames: {path} (extxyz, eV); {path.with_suffix('.npz')} (revised-MD17 layout, kcal/mol)")
+
+
+def add_commands(sub) -> None:
+    common = {"--device": dict(default=None, help="cpu or cuda (default: cuda if available)"),
+              "--frame": dict(type=int, default=-1, help="which frame of the structure file (default: last)"),
+              "--float64": dict(action="store_true", help="run the model in float64")}
+    p = sub.add_parser("md", help="molecular dynamics with a trained energy model")
+    p.add_argument("checkpoint")
+    p.add_argument("structure", help="any file ASE reads")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--timestep", type=float, default=0.5, help="fs")
+    p.add_argument("--temperature", type=float, default=300.0, help="K: initial velocities (and Langevin target)")
+    p.add_argument("--friction", type=float, default=0.0, help="1/fs; > 0 selects Langevin NVT, 0 is NVE")
+    p.add_argument("--interval", type=int, default=10, help="write every N steps")
+    p.add_argument("--log-interval", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", default="md.traj")
+    for flag, kw in common.items():
+        p.add_argument(flag, **kw)
+    p.set_defaults(func=run_md)
+    p = sub.add_parser("relax", help="geometry optimisation with a trained energy model")
+    p.add_argument("checkpoint")
+    p.add_argument("structure")
+    p.add_argument("--fmax", type=float, default=0.01, help="eV/Å")
+    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--optimizer", choices=["bfgs", "fire"], default="bfgs")
+    p.add_argument("--output", default="relax.traj")
+    for flag, kw in common.items():
+        p.add_argument(flag, **kw)
+    p.set_defaults(func=run_relax)
+    p = sub.add_parser("data", help="generate reference data")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    q = data_sub.add_parser("md17-xtb", help="MD17-style frames from GFN2-xTB Langevin MD at 500 K")
+    q.add_argument("molecule", help="aspirin, benzene, ethanol, malonaldehyde, naphthalene, salicylic_acid, "
+                                    "toluene, uracil (or any name with --smiles)")
+    q.add_argument("--smiles", default=None)
+    q.add_argument("--steps", type=int, default=20_000)
+    q.add_argument("--interval", type=int, default=10, help="keep every N-th step")
+    q.add_argument("--timestep", type=float, default=0.5, help="fs")
+    q.add_argument("--temperature", type=float, default=500.0)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--output", default="data", help="output folder")
+    q.set_defaults(func=run_data_md17_xtb)
