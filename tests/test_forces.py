@@ -89,3 +89,19 @@ def test_atom_reference_energies_are_added_per_atom(model):
         model.head.set_atom_reference(torch.zeros(64, 1))
     assert torch.allclose(shifted - base, torch.tensor([-1000.0 - 4 * 13.6, -2000.0 - 2 * 13.6],
                                                        dtype=torch.float64))
+
+
+@pytest.mark.parametrize("symmetry", ["se3", "e3"])
+def test_direct_force_head_is_equivariant_and_trainable(symmetry):
+    torch.manual_seed(0)
+    model = equiformers.build_model("equiformer-md17-l2", **SMALL, symmetry=symmetry, direct_forces=True).double()
+    data = collate([from_ase(a, model.cutoff) for a in rattled_molecules(["C6H6", "CH3CONH2"])])
+    rotation = random_rotation(torch.float64, torch.Generator().manual_seed(6))
+    matrices = [rotation] + ([-rotation] if symmetry == "e3" else [])
+    before = energy_forces_stress(model, data)["forces"]
+    for matrix in matrices:
+        after = energy_forces_stress(model, transform(data, matrix, torch.tensor([1.0, 0.0, 0.0])))["forces"]
+        assert (after - before @ matrix.T).abs().max() / before.abs().max() < 1e-9
+    out = energy_forces_stress(model, data, training=True)
+    out["forces"].sum().backward()
+    assert model.force_head.weights[0].grad is not None

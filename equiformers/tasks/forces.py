@@ -16,6 +16,9 @@ def energy_forces_stress(model, data: Dict[str, torch.Tensor], energy_key: str =
                          compute_stress: bool = False, training: bool = False) -> Dict[str, torch.Tensor]:
     """Energy [B] (eV), forces [N, 3] (eV/Å) and optionally stress [B, 3, 3] (eV/Å^3).
 
+    A model with a direct force head (``config.direct_forces``) returns its own
+    forces; they are used as they are (not conservative), and no stress is computed.
+
     Stress uses the strain trick: positions and cell are deformed by a
     symmetric displacement ``eps`` (zero-valued, so values are unchanged) and
     ``sigma = (1/V) dE/d eps``. Only graphs with a periodic cell get a stress;
@@ -30,6 +33,9 @@ def energy_forces_stress(model, data: Dict[str, torch.Tensor], energy_key: str =
         >>> out["forces"].shape
         torch.Size([3, 3])
     """
+    if getattr(model.config, "direct_forces", False):
+        out = dict(model(data))
+        return out if training else {k: v.detach() for k, v in out.items()}
     data = dict(data)
     dtype = model.dtype
     pos = data[K.POSITIONS].to(dtype)

@@ -41,6 +41,9 @@ class EquiformerConfig:
             reference's QM9 values (training fills in those of its data).
         outputs: names of the graph-level outputs the head predicts.
         readout: ``"sum"`` (sum over atoms / sqrt(avg_num_nodes), the paper) or ``"mean"``.
+        direct_forces: also predict per-atom ``forces`` [N, 3] with a linear l = 1 head on the
+            features entering the last block. Not conservative (not -dE/dx) and not in the
+            paper; faster than gradient forces. Force training then uses these forces.
     """
 
     elements: Union[List[str], int] = field(default_factory=lambda: ["H", "C", "N", "O", "F"])
@@ -64,6 +67,7 @@ class EquiformerConfig:
     avg_num_nodes: Optional[float] = None
     outputs: List[str] = field(default_factory=lambda: ["y"])
     readout: str = "sum"
+    direct_forces: bool = False
 
     def validate(self) -> None:
         validate_element_spec(self.elements)
@@ -83,6 +87,8 @@ class EquiformerConfig:
             raise ConfigError("with symmetry e3, channels[1] // 2 must be divisible by num_heads")
         if self.num_layers < 1 or self.cutoff <= 0 or self.num_basis < 1:
             raise ConfigError("num_layers, cutoff and num_basis must be positive")
+        if self.direct_forces and len(self.channels) < 2:
+            raise ConfigError("direct_forces needs l = 1 features: channels must have at least 2 entries")
         if not self.outputs:
             raise ConfigError("outputs must name at least one predicted quantity")
 

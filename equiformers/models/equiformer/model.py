@@ -7,7 +7,7 @@ from e3nn import o3
 from torch import nn
 
 from ...data import keys as K
-from ...nn import EquivariantDropout, EquivariantLayerNorm, build_radial_basis
+from ...nn import EquivariantDropout, EquivariantLayerNorm, EquivariantLinear, build_radial_basis
 from ...tasks.heads import GraphScalarHead
 from ..base import AtomisticModel
 from ..geometry import edge_vectors, num_graphs
@@ -55,6 +55,9 @@ class Equiformer(AtomisticModel):
         self.out_dropout = EquivariantDropout(config.irreps_readout, config.out_drop) if config.out_drop else None
         self.head = GraphScalarHead(config.readout_channels, config.outputs, avg_num_nodes, config.readout,
                                     num_types=self.atom_embedding.num_types)
+        # l = 1 with the parity of a vector: "1e" in the SE(3) models (all-even labels), "1o" in E(3) ones
+        vector = "1x1e" if config.symmetry == "se3" else "1x1o"
+        self.force_head = EquivariantLinear(config.irreps_node, vector) if config.direct_forces else None
 
     @property
     def cutoff(self) -> float:
@@ -69,10 +72,15 @@ class Equiformer(AtomisticModel):
         types = self.atom_embedding.types(data[K.ATOMIC_NUMBERS])
         x = self.atom_embedding(types)
         x = x + self.edge_degree_embedding(sh, edge_scalars, edge_src, edge_dst, x.shape[0])
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
+            if i == len(self.blocks) - 1 and self.force_head is not None:
+                forces = self.force_head(x) * self.head.scale[0]  # in the units of the first output per Å
             x = block(x, sh, edge_scalars, edge_src, edge_dst, batch, n_graphs)
         x = self.norm(x)
         if self.out_dropout is not None:
             x = self.out_dropout(x)
         out = self.head(x, types, batch, n_graphs)
-        return {name: out[:, i] for i, name in enumerate(self.head.outputs)}
+        result = {name: out[:, i] for i, name in enumerate(self.head.outputs)}
+        if self.force_head is not None:
+            result["forces"] = forces
+        return result
