@@ -46,8 +46,8 @@ def _print_metrics(metrics) -> None:
     for name, mae in metrics["mae"].items():
         base = metrics["baseline_mae_train_mean"][name]
         unit = units.get(name, "")
-        print(f"  {name}: MAE {mae:.4g} {unit}  (predicting the training mean: {base:.4g} {unit}; "
-              f"ratio {mae / base:.3f})")
+        baseline = "zero forces" if name == "forces" else "predicting the training mean"
+        print(f"  {name}: MAE {mae:.4g} {unit}  ({baseline}: {base:.4g} {unit}; ratio {mae / base:.3f})")
 
 
 def _cmd_evaluate(args) -> None:

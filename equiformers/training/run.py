@@ -30,9 +30,7 @@ def resolve_model_for_data(run: RunConfig, datamodule: AtomicDataModule) -> Dict
     spec = resolve_model_spec(run.model)
     config = dict(spec.get("config", {}))
     config["outputs"] = list(run.data.targets)
-    cutoff = config.get("cutoff", 5.0)
-    if datamodule.cutoff != cutoff:
-        datamodule.cutoff = cutoff
+    datamodule.cutoff = config.get("cutoff", 5.0)  # statistics at the model's own cutoff
     missing = [k for k in ("avg_degree", "avg_num_nodes") if config.get(k) is None]
     if missing:
         stats = graph_statistics(datamodule.dataset("train"), run.data.statistics_samples, seed=run.seed)
@@ -62,7 +60,7 @@ def train(run: RunConfig) -> Dict[str, Any]:
     L.seed_everything(run.seed, workers=True, verbose=False)
     datamodule = AtomicDataModule(run.data, cutoff=5.0)
     spec = _existing_model_spec(last) if resume else resolve_model_for_data(run, datamodule)
-    datamodule.cutoff = spec["config"].get("cutoff", 5.0)
+    datamodule.cutoff = spec["config"].get("cutoff", 5.0)  # (a resumed run: no dataset was built yet)
     model = build_model(spec)
     train_set = datamodule.dataset("train")
     energy_model = run.data.dataset == "frames"
