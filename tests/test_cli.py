@@ -35,7 +35,7 @@ def trained(tmp_path_factory):
 def test_train_writes_model_metrics_logs_and_plots(trained):
     out = trained / "out"
     for name in ("model.pt", "test_metrics.json", "parity_gap.png", "learning_curve_gap.png",
-                 "checkpoints/last.ckpt", "logs/metrics.csv", "run_config.json"):
+                 "checkpoints/last.ckpt", "logs/run0/metrics.csv", "run_config.json"):
         assert (out / name).is_file(), name
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     metrics = json.loads((out / "test_metrics.json").read_text())
@@ -62,6 +62,11 @@ def test_resume_continues_from_last_checkpoint(trained, capsys):
     assert "resuming from" in capsys.readouterr().out
     last = torch.load(trained / "out" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert last["epoch"] == 1  # the second epoch ran, not a restart from 0
+    import pandas as pd
+
+    logs = trained / "out" / "logs"
+    first, second = (pd.read_csv(logs / run / "metrics.csv") for run in ("run0", "run1"))
+    assert set(first["epoch"].dropna()) == {0} and set(second["epoch"].dropna()) == {1}  # history kept
 
 
 def test_evaluate_writes_json(trained, tmp_path, capsys):

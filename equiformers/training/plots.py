@@ -1,7 +1,7 @@
 """PNG plots written at the end of training: parity and learning curve."""
 
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -31,13 +31,14 @@ def parity_plot(pred: np.ndarray, target: np.ndarray, name: str, unit: str, path
     return path
 
 
-def learning_curve(metrics_csv: Path, path: Path, target: str, unit: str) -> Optional[Path]:
-    """Training loss and validation MAE per epoch, from Lightning's CSV log."""
+def learning_curve(metrics_csvs: List[Path], path: Path, target: str, unit: str) -> Optional[Path]:
+    """Training loss and validation MAE per epoch, from Lightning's CSV logs (one per (re)start)."""
     import pandas as pd
 
-    if not metrics_csv.is_file():
+    frames = [pd.read_csv(p) for p in metrics_csvs if p.is_file()]
+    if not frames:
         return None
-    frame = pd.read_csv(metrics_csv)
+    frame = pd.concat(frames, ignore_index=True)
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), dpi=120)
     series: Dict[str, str] = {"train/loss": "train loss (standardised)", "val/loss": "val loss (standardised)"}

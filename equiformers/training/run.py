@@ -76,7 +76,9 @@ def train(run: RunConfig) -> Dict[str, Any]:
     callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="min", save_last=True)]
     if run.training.ema_decay:
         callbacks.append(EMAWeightAveraging(decay=run.training.ema_decay))
-    loggers = [CSVLogger(out, name="logs", version=""), TensorBoardLogger(out, name="tensorboard", version="")]
+    # one log folder per (re)start: Lightning's CSV logger would overwrite an existing metrics.csv
+    attempt = f"run{len(list((out / 'logs').glob('run*')))}"
+    loggers = [CSVLogger(out, name="logs", version=attempt), TensorBoardLogger(out, name="tensorboard", version="")]
     trainer = L.Trainer(
         max_epochs=run.training.max_epochs, accelerator=run.training.accelerator, devices=run.training.devices,
         precision=run.training.precision, gradient_clip_val=run.training.grad_clip, callbacks=callbacks,
@@ -149,7 +151,8 @@ def _write_plots(out: Path, metrics: Dict[str, Any], units: Dict[str, str]) -> N
     for name, (pred, target) in metrics["_parity"].items():
         unit = metrics["units"].get(name, units.get(name, ""))
         parity_plot(pred, target, name, unit, out / f"parity_{name}.png", metrics["mae"][name])
-        learning_curve(out / "logs" / "metrics.csv", out / f"learning_curve_{name}.png", name, unit)
+        learning_curve(sorted((out / "logs").glob("run*/metrics.csv"), key=lambda p: int(p.parent.name[3:])),
+                       out / f"learning_curve_{name}.png", name, unit)
 
 
 def check_run_config(run: RunConfig) -> None:
