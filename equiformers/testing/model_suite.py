@@ -29,7 +29,7 @@ TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4}
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().max() / b.abs().max().clamp(min=1e-30))
+    return float(((a - b).abs().max() / b.abs().max().clamp(min=1e-30)).detach())
 
 
 def transform(data: Dict[str, torch.Tensor], matrix: torch.Tensor, shift: torch.Tensor) -> Dict[str, torch.Tensor]:
