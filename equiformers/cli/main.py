@@ -36,8 +36,9 @@ def _cmd_train(args) -> None:
     run = load_run_config(args.config, args.overrides)
     check_run_config(run)
     metrics = train(run)
-    _print_metrics(metrics)
-    print(f"model saved to {metrics['model_path']}")
+    if "mae" in metrics:  # (DDP: only the rank-0 process tests the model)
+        _print_metrics(metrics)
+        print(f"model saved to {metrics['model_path']}")
 
 
 def _print_metrics(metrics) -> None:

@@ -95,6 +95,8 @@ def train(run: RunConfig) -> Dict[str, Any]:
         warnings.filterwarnings("ignore", ".*LeafSpec.*")
         warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
         trainer.fit(task, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    if not trainer.is_global_zero:  # with DDP, one process exports, tests and plots
+        return {"model_path": str(out / "model.pt")}
 
     best = Path(callbacks[0].best_model_path) if callbacks[0].best_model_path else last
     if not best.is_file():

@@ -1,0 +1,57 @@
+"""Slow checks (``make test-slow``): the full-size paper presets and a long NVE run."""
+
+import numpy as np
+import pytest
+import torch
+
+import equiformers
+from equiformers.data import collate, from_ase
+from equiformers.models.registry import list_presets
+from equiformers.tasks.forces import energy_forces_stress
+from equiformers.testing import random_rotation, rattled_molecules
+from equiformers.testing.model_suite import relative_error, transform
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("name", sorted(list_presets()))
+def test_full_size_preset_is_invariant_in_float64(name):
+    torch.manual_seed(0)
+    model = equiformers.build_model(name).double().eval()
+    data = collate([from_ase(a, model.cutoff) for a in rattled_molecules(["CH3CH2OH", "CH3CONH2"])])
+    rotation = random_rotation(torch.float64, torch.Generator().manual_seed(0))
+    moved = transform(data, rotation, torch.tensor([0.5, -2.0, 1.0], dtype=torch.float64))
+    key = model.config.outputs[0]
+    assert relative_error(model(moved)[key], model(data)[key]) < 1e-9
+
+
+def test_full_size_md17_forces_rotate():
+    torch.manual_seed(0)
+    model = equiformers.build_model("equiformer-md17-l2").double().eval()
+    data = collate([from_ase(rattled_molecules(["CH3CONH2"])[0], model.cutoff)])
+    rotation = random_rotation(torch.float64, torch.Generator().manual_seed(1))
+    before = energy_forces_stress(model, data)["forces"]
+    after = energy_forces_stress(model, transform(data, rotation, 0.0))["forces"]
+    assert relative_error(after, before @ rotation.T) < 1e-9
+
+
+def test_long_nve_run_conserves_energy():
+    from ase import units
+    from ase.build import molecule
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from ase.md.verlet import VelocityVerlet
+
+    from equiformers.calculators import EquiformerCalculator
+
+    torch.manual_seed(0)
+    model = equiformers.build_model("equiformer-md17-l2", num_layers=2, channels=[16, 8], num_heads=2,
+                                    readout_channels=16, num_basis=8, radial_hidden=[8, 8], cutoff=15.0)
+    model.head.set_standardization(torch.tensor([0.0]), torch.tensor([0.05]))
+    atoms = molecule("CH3OH")
+    atoms.calc = EquiformerCalculator(model, device="cpu", dtype=torch.float64)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(1))
+    total = []
+    dyn = VelocityVerlet(atoms, timestep=0.25 * units.fs)
+    dyn.attach(lambda: total.append(atoms.get_total_energy()), interval=20)
+    dyn.run(5000)
+    assert max(total) - min(total) < 0.01 * 1.5 * len(atoms) * units.kB * 300
