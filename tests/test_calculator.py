@@ -3,16 +3,14 @@
 import numpy as np
 import pytest
 import torch
-from ase import units
 from ase.build import bulk, molecule
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
-from ase.md.verlet import VelocityVerlet
 from ase.optimize import BFGS
 
 import equiformers
 from equiformers.calculators import EquiformerCalculator
 from equiformers.data import collate, from_ase
 from equiformers.errors import ConfigError
+from equiformers.testing.dynamics import nve_total_energy_range
 from equiformers.tasks.forces import energy_forces_stress
 from equiformers.training.checkpoint import save_model
 
@@ -66,15 +64,7 @@ def test_nve_conserves_total_energy(model):
     torch.manual_seed(0)
     wide = equiformers.build_model("equiformer-md17-l2", **SMALL, cutoff=12.0)
     wide.head.set_standardization(torch.tensor([0.0]), torch.tensor([0.05]))
-    atoms = molecule("CH3OH")
-    atoms.calc = EquiformerCalculator(wide, device="cpu", dtype=torch.float64)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
-    total = []
-    dyn = VelocityVerlet(atoms, timestep=0.25 * units.fs)
-    dyn.attach(lambda: total.append(atoms.get_total_energy()), interval=10)
-    dyn.run(1000)
-    drift = max(total) - min(total)
-    kinetic = 1.5 * len(atoms) * units.kB * 300
+    drift, kinetic = nve_total_energy_range(wide, molecule("CH3OH"), steps=1000, seed=0)
     assert drift < 0.01 * kinetic, f"total energy varied by {drift:.2e} eV"
 
 

@@ -1,0 +1,24 @@
+"""NVE energy-conservation check shared by the calculator tests."""
+
+import numpy as np
+import torch
+
+
+def nve_total_energy_range(model, atoms, steps: int, timestep_fs: float = 0.25, temperature_K: float = 300.0,
+                           seed: int = 0, interval: int = 10):
+    """Run velocity-Verlet NVE with the model in float64; returns (max - min of the total energy in eV,
+    the equipartition kinetic energy 3/2 N k T in eV) for a drift threshold relative to the latter."""
+    from ase import units
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from ase.md.verlet import VelocityVerlet
+
+    from ..calculators import EquiformerCalculator
+
+    atoms = atoms.copy()
+    atoms.calc = EquiformerCalculator(model, device="cpu", dtype=torch.float64)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=np.random.default_rng(seed))
+    total = []
+    dyn = VelocityVerlet(atoms, timestep=timestep_fs * units.fs)
+    dyn.attach(lambda: total.append(atoms.get_total_energy()), interval=interval)
+    dyn.run(steps)
+    return max(total) - min(total), 1.5 * len(atoms) * units.kB * temperature_K
