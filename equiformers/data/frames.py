@@ -23,7 +23,6 @@ import torch
 
 from ..errors import DatasetError
 from .atomic_data import AtomicData, from_arrays
-from .keys import register_fields
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,6 @@ NPZ_LAYOUTS = {
     "md17": {"positions": "R", "numbers": "z", "energy": "E", "forces": "F"},
     "rmd17": {"positions": "coords", "numbers": "nuclear_charges", "energy": "energies", "forces": "forces"},
 }
-register_fields(graph=["energy"], node=["forces"])
 
 
 @dataclass

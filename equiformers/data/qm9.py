@@ -41,7 +41,6 @@ import torch
 from ..errors import DatasetError
 from .atomic_data import AtomicData, from_arrays
 from .cache import atomic_torch_save, cache_dir
-from .keys import register_fields
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,6 @@ SPLIT_SEED = 1
 _CACHE_NAME = "qm9_v1.pt"
 _SYMBOL_Z = {"H": 1, "C": 6, "N": 7, "O": 8, "F": 9}
 
-register_fields(graph=TARGETS)
 
 
 def qm9pack_csv_files() -> List[Path]:

@@ -35,7 +35,8 @@ def save_model(model: nn.Module, path: Union[str, Path], **metadata) -> Path:
     return path
 
 
-def _read_record(path: Path) -> Dict[str, Any]:
+def read_model_record(path: Path) -> Dict[str, Any]:
+    """The model record of a model file or a Lightning checkpoint (spec, weights, metadata)."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
@@ -62,7 +63,7 @@ def load_model(path: Union[str, Path], family: Optional[str] = None,
             (e.g. ``"equiformer"``), otherwise :class:`CheckpointError`.
     """
     path = Path(path)
-    record = _read_record(path)
+    record = read_model_record(path)
     spec = record["model"]
     if family is not None and spec.get("model") != family:
         raise CheckpointError(f"{path} holds a {spec.get('model')!r} model, not {family!r}")

@@ -14,7 +14,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from ..data.statistics import fit_atom_energies, force_rms, graph_statistics, target_statistics
 from ..errors import CheckpointError, ConfigError
 from ..models.registry import build_model, resolve_model_spec
-from .checkpoint import _read_record, save_model
+from .checkpoint import read_model_record, save_model
 from .config import RunConfig
 from .datamodule import AtomicDataModule
 from .energy_force import EnergyForceTask
@@ -43,7 +43,7 @@ def resolve_model_for_data(run: RunConfig, datamodule: AtomicDataModule) -> Dict
 
 def _existing_model_spec(checkpoint: Path) -> Dict[str, Any]:
     try:
-        return _read_record(checkpoint)["model"]
+        return read_model_record(checkpoint)["model"]
     except CheckpointError as err:
         raise CheckpointError(f"cannot resume from {checkpoint}: {err}") from None
 
