@@ -53,7 +53,7 @@ def run_variant(name, overrides, args, out_root: Path) -> dict:
     epochs = int(ckpt["epoch"]) + 1
     model, _ = load_model(out_root / slug / "model.pt")
     params = sum(p.numel() for p in model.parameters())
-    return {"variant": name, "params": params, "epochs": epochs, "minutes_per_epoch": wall / 60 / epochs,
+    return {"variant": name, "slug": slug, "params": params, "epochs": epochs, "minutes_per_epoch": wall / 60 / epochs,
             "energy_mae_meV": metrics["mae"]["energy"], "force_mae_meV_per_A": metrics["mae"]["forces"],
             "test_frames": metrics["num_graphs"]}
 
@@ -85,6 +85,7 @@ def main() -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text("\n".join(lines) + "\n")
     args.output.with_suffix(".json").write_text(json.dumps(rows, indent=2))
+    (args.runs / "results.json").write_text(json.dumps(rows, indent=2))  # read by peers_md17.py
     print("\n".join(lines))
     return 0
 

@@ -16,6 +16,8 @@ VARIANTS = {
     "exp-normal-lmax3-two-outputs": {"radial_basis": "exp_normal", "channels": [16, 8, 4, 4],
                                      "elements": 64, "outputs": ["a", "b"]},
     "mean-readout": {"readout": "mean", "num_layers": 1},
+    "smooth-cutoff-dot-product": {"smooth_cutoff": True, "attention": "dot_product", "message": "linear"},
+    "smooth-cutoff-mlp": {"smooth_cutoff": True},
 }
 
 

@@ -20,6 +20,10 @@ def run_md(args) -> None:
     atoms = read_structures(args.structure)[args.frame]
     atoms.calc = EquiformerCalculator(args.checkpoint, device=args.device,
                                       dtype=torch.float64 if args.float64 else torch.float32)
+    if not getattr(atoms.calc.model.config, "smooth_cutoff", True):
+        print("note: this model was trained with smooth_cutoff off (the paper's softmax): its energy jumps "
+              "when a pair crosses the cutoff, so NVE energy drifts in steps; train with "
+              "model.smooth_cutoff: true for MD", flush=True)
     rng = np.random.default_rng(args.seed)
     if args.temperature > 0 and not atoms.get_momenta().any():
         MaxwellBoltzmannDistribution(atoms, temperature_K=args.temperature, rng=rng)

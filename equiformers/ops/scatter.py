@@ -49,3 +49,25 @@ def segment_softmax(logits: torch.Tensor, index: torch.Tensor, dim_size: int) ->
     shifted = (logits - seg_max[index]).exp()
     denom = scatter_sum(shifted, index, dim_size)
     return shifted / (denom[index] + torch.finfo(logits.dtype).tiny)
+
+
+def weighted_segment_softmax(logits: torch.Tensor, weights: torch.Tensor, index: torch.Tensor,
+                             dim_size: int) -> torch.Tensor:
+    """``w_e exp(l_e) / (1 + sum_{e' in segment} w_e' exp(l_e'))``: a softmax with edge weights
+    ``weights`` [E] (broadcast over the trailing dims of ``logits``) and a sink of logit 0.
+
+    With weights from a cutoff envelope every probability goes smoothly to zero as an edge
+    leaves the cutoff, and the others change smoothly too: a plain softmax renormalises them with
+    a jump. The sink (a virtual edge with logit 0 and no value) keeps an atom whose last
+    neighbour leaves from dividing 0 by 0. The subtracted per-segment ``max(0, max l)`` cancels.
+
+    Example:
+        >>> weighted_segment_softmax(torch.tensor([0., 0., 0.]), torch.tensor([1., 1., 0.]),
+        ...                          torch.tensor([0, 0, 1]), 2)
+        tensor([0.3333, 0.3333, 0.0000])
+    """
+    seg_max = scatter_max(logits.detach(), index, dim_size).clamp_min(0.0)
+    weights = weights.reshape(weights.shape + (1,) * (logits.dim() - 1))
+    shifted = weights * (logits - seg_max[index]).exp()
+    denom = scatter_sum(shifted, index, dim_size) + (-seg_max).exp()
+    return shifted / (denom[index] + torch.finfo(logits.dtype).tiny)

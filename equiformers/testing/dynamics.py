@@ -1,13 +1,21 @@
 """NVE energy-conservation check shared by the calculator tests."""
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
+from ase import Atoms
+
+
+class NVEResult(NamedTuple):
+    energy_range: float  # max - min of the total energy along the run (eV)
+    kinetic_energy: float  # equipartition 3/2 N k T at the start temperature (eV), a scale for the range
+    final_atoms: Atoms  # the last frame, to check what the run went through (e.g. edges crossing a cutoff)
 
 
 def nve_total_energy_range(model, atoms, steps: int, timestep_fs: float = 0.25, temperature_K: float = 300.0,
-                           seed: int = 0, interval: int = 10):
-    """Run velocity-Verlet NVE with the model in float64; returns (max - min of the total energy in eV,
-    the equipartition kinetic energy 3/2 N k T in eV) for a drift threshold relative to the latter."""
+                           seed: int = 0, interval: int = 10) -> NVEResult:
+    """Run velocity-Verlet NVE with the model in float64 from Maxwell-Boltzmann velocities."""
     from ase import units
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
     from ase.md.verlet import VelocityVerlet
@@ -21,4 +29,4 @@ def nve_total_energy_range(model, atoms, steps: int, timestep_fs: float = 0.25, 
     dyn = VelocityVerlet(atoms, timestep=timestep_fs * units.fs)
     dyn.attach(lambda: total.append(atoms.get_total_energy()), interval=interval)
     dyn.run(steps)
-    return max(total) - min(total), 1.5 * len(atoms) * units.kB * temperature_K
+    return NVEResult(max(total) - min(total), 1.5 * len(atoms) * units.kB * temperature_K, atoms)

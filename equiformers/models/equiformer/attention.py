@@ -17,7 +17,7 @@ from torch import nn
 from ...nn import (DepthwiseTensorProduct, EquivariantDropout, EquivariantLinear, GateActivation, RadialMLP,
                    SeparableTensorProduct, SmoothLeakyReLU, scalar_activation)
 from ...ops.irreps import multiply_irreps, num_scalars, sort_even_first
-from ...ops.scatter import scatter_sum, segment_softmax
+from ...ops.scatter import scatter_sum, segment_softmax, weighted_segment_softmax
 from .heads_layout import merge_heads, split_heads
 
 
@@ -40,9 +40,14 @@ class _AttentionBase(nn.Module):
     def merged_messages(self, x, edge_src, edge_dst):
         return self.merge_src(x)[edge_src] + self.merge_dst(x)[edge_dst]
 
-    def aggregate(self, logits, values, edge_dst, num_nodes):
-        """logits [E, H], values [E, H, D] -> projected node outputs [N, irreps_out.dim]."""
-        alpha = segment_softmax(logits, edge_dst, num_nodes).unsqueeze(-1)
+    def aggregate(self, logits, values, edge_dst, num_nodes, edge_weight=None):
+        """logits [E, H], values [E, H, D] -> projected node outputs [N, irreps_out.dim].
+
+        ``edge_weight`` [E] (a cutoff envelope) switches to the smooth weighted softmax."""
+        if edge_weight is None:
+            alpha = segment_softmax(logits, edge_dst, num_nodes).unsqueeze(-1)
+        else:
+            alpha = weighted_segment_softmax(logits, edge_weight, edge_dst, num_nodes).unsqueeze(-1)
         if self.alpha_dropout is not None:
             alpha = self.alpha_dropout(alpha)
         out = merge_heads(scatter_sum(values * alpha, edge_dst, num_nodes), self.irreps_head)
@@ -88,7 +93,7 @@ class MLPGraphAttention(_AttentionBase):
         bound = math.sqrt(6.0 / (num_heads + self.alpha_per_head))  # Glorot, as the reference
         nn.init.uniform_(self.alpha_dot, -bound, bound)
 
-    def forward(self, x, sh, edge_scalars, edge_src, edge_dst):
+    def forward(self, x, sh, edge_scalars, edge_src, edge_dst, edge_weight=None):
         message = self.merged_messages(x, edge_src, edge_dst)
         if self.nonlinear_message:
             message = self.dtp(message, sh, self.radial(edge_scalars))
@@ -100,7 +105,7 @@ class MLPGraphAttention(_AttentionBase):
             message = split_heads(self.message_tp(message, sh, edge_scalars), self.irreps_message, self.num_heads)
             alpha, value = message.split([self.alpha_per_head, message.shape[-1] - self.alpha_per_head], dim=-1)
         logits = torch.einsum("ehk,hk->eh", self.alpha_act(alpha), self.alpha_dot[0])
-        return self.aggregate(logits, value, edge_dst, x.shape[0])
+        return self.aggregate(logits, value, edge_dst, x.shape[0], edge_weight)
 
 
 class DotProductGraphAttention(_AttentionBase):
@@ -122,10 +127,10 @@ class DotProductGraphAttention(_AttentionBase):
                            for mul, ir in self.irreps_head])
         self.register_buffer("query_scale", scale, persistent=False)
 
-    def forward(self, x, sh, edge_scalars, edge_src, edge_dst):
+    def forward(self, x, sh, edge_scalars, edge_src, edge_dst, edge_weight=None):
         query = split_heads(self.query(x), self.irreps_heads, self.num_heads) * self.query_scale
         kv = self.key_value(self.merged_messages(x, edge_src, edge_dst), sh, edge_scalars)
         kv = split_heads(kv, self.irreps_kv, 2 * self.num_heads)
         key, value = kv.split(self.num_heads, dim=1)
         logits = (query[edge_dst] * key).sum(-1)
-        return self.aggregate(logits, value, edge_dst, x.shape[0])
+        return self.aggregate(logits, value, edge_dst, x.shape[0], edge_weight)

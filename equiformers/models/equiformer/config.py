@@ -44,6 +44,11 @@ class EquiformerConfig:
         direct_forces: also predict per-atom ``forces`` [N, 3] with a linear l = 1 head on the
             features entering the last block. Not conservative (not -dE/dx) and not in the
             paper; faster than gradient forces. Force training then uses these forces.
+        smooth_cutoff: make the energy a smooth (C2) function of the positions where an edge
+            crosses the cutoff, for molecular dynamics. Each edge's edge-degree contribution is
+            multiplied by a polynomial envelope ``u(r / r_c)`` and attention becomes
+            ``u exp(a) / (1 + sum u exp(a))`` (a weighted softmax with a zero-logit sink). Off
+            (the paper): the softmax renormalises and the energy jumps when an edge appears.
     """
 
     elements: Union[List[str], int] = field(default_factory=lambda: ["H", "C", "N", "O", "F"])
@@ -68,6 +73,7 @@ class EquiformerConfig:
     outputs: List[str] = field(default_factory=lambda: ["y"])
     readout: str = "sum"
     direct_forces: bool = False
+    smooth_cutoff: bool = False
 
     def validate(self) -> None:
         validate_element_spec(self.elements)

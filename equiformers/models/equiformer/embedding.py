@@ -60,8 +60,11 @@ class EdgeDegreeEmbedding(nn.Module):
         self.avg_degree = float(avg_degree)
         self.irreps_out = irreps_out
 
-    def forward(self, sh, edge_scalars, edge_src, edge_dst, num_nodes: int) -> torch.Tensor:
+    def forward(self, sh, edge_scalars, edge_src, edge_dst, num_nodes: int, edge_weight=None) -> torch.Tensor:
+        """``edge_weight`` [E], optional: multiplies each edge's contribution (a cutoff envelope)."""
         constant = self.lift(sh.new_ones(1, 1))  # the same feature for every atom
         edge_features = self.dtp(constant.expand(sh.shape[0], -1), sh, self.radial(edge_scalars))
         edge_features = self.linear(edge_features)
+        if edge_weight is not None:
+            edge_features = edge_features * edge_weight.unsqueeze(-1)
         return scatter_sum(edge_features, edge_dst, num_nodes) / self.avg_degree ** 0.5

@@ -7,7 +7,7 @@ from e3nn import o3
 from torch import nn
 
 from ...data import keys as K
-from ...nn import EquivariantDropout, EquivariantLayerNorm, EquivariantLinear, build_radial_basis
+from ...nn import EquivariantDropout, EquivariantLayerNorm, EquivariantLinear, PolynomialCutoff, build_radial_basis
 from ...tasks.heads import GraphScalarHead
 from ..base import AtomisticModel
 from ..geometry import edge_vectors, num_graphs
@@ -44,6 +44,8 @@ class Equiformer(AtomisticModel):
         self.irreps_sh = config.irreps_sh
         self.atom_embedding = AtomEmbedding(config.elements, config.irreps_node)
         self.radial_basis = build_radial_basis(config.radial_basis, config.num_basis, config.cutoff)
+        # smooth_cutoff: every edge's influence fades with a C2 envelope (an MD option, not the paper)
+        self.envelope = PolynomialCutoff(config.cutoff) if config.smooth_cutoff else None
         self.edge_degree_embedding = EdgeDegreeEmbedding(config.irreps_node, self.irreps_sh, radial_widths,
                                                          avg_degree)
         self.blocks = nn.ModuleList(
@@ -68,14 +70,16 @@ class Equiformer(AtomisticModel):
         edge_src, edge_dst = data[K.EDGE_INDEX][0], data[K.EDGE_INDEX][1]
         vec = edge_vectors(data, self.dtype)
         sh = o3.spherical_harmonics(self.irreps_sh, vec, normalize=True, normalization="component")
-        edge_scalars = self.radial_basis(vec.norm(dim=-1))
+        length = vec.norm(dim=-1)
+        edge_scalars = self.radial_basis(length)
+        edge_weight = self.envelope(length) if self.envelope is not None else None
         types = self.atom_embedding.types(data[K.ATOMIC_NUMBERS])
         x = self.atom_embedding(types)
-        x = x + self.edge_degree_embedding(sh, edge_scalars, edge_src, edge_dst, x.shape[0])
+        x = x + self.edge_degree_embedding(sh, edge_scalars, edge_src, edge_dst, x.shape[0], edge_weight)
         for i, block in enumerate(self.blocks):
             if i == len(self.blocks) - 1 and self.force_head is not None:
                 forces = self.force_head(x) * self.head.scale[0]  # in the units of the first output per Å
-            x = block(x, sh, edge_scalars, edge_src, edge_dst, batch, n_graphs)
+            x = block(x, sh, edge_scalars, edge_src, edge_dst, batch, n_graphs, edge_weight)
         x = self.norm(x)
         if self.out_dropout is not None:
             x = self.out_dropout(x)
