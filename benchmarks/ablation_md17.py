@@ -14,6 +14,7 @@ test energy MAE (meV) and force MAE (meV/Å). The data are generated first if mi
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -34,8 +35,13 @@ VARIANTS = [
 SIZES = {"paper": {}, "small": {"channels": [64, 32, 16], "num_layers": 4, "readout_channels": 256}}
 
 
+def slug_of(name: str, overrides: dict) -> str:
+    return name.split()[0].lower() + "-" + overrides["message"] + "-" + overrides["attention"]
+
+
 def run_variant(name, overrides, args, out_root: Path) -> dict:
-    slug = name.split()[0].lower() + "-" + overrides["message"] + "-" + overrides["attention"]
+    slug = slug_of(name, overrides)
+    shutil.rmtree(out_root / slug, ignore_errors=True)  # a rerun starts afresh: the same budget for every row
     run = run_config_from_dict({
         "model": {"preset": "equiformer-md17-l2", **SIZES[args.size], **overrides},
         "data": {"dataset": "frames", "path": str(args.data), "targets": ["energy"], "train_size": 950,
@@ -67,11 +73,18 @@ def main() -> int:
     parser.add_argument("--test-frames", type=int, default=None, help="test on the first N test frames only")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/ablation_aspirin.md"))
     parser.add_argument("--runs", type=Path, default=Path("runs/ablation"))
+    parser.add_argument("--only", nargs="+", metavar="SLUG", help="(re)run only these variants (" + ", ".join(
+        slug_of(*v) for v in VARIANTS) + ") and merge them into the results already in --runs")
     args = parser.parse_args()
     configure_logging()
     if not args.data.is_file():
         generate_md17_xtb("aspirin", args.data.parent, MDSettings(steps=20_000, interval=10))
-    rows = [run_variant(name, overrides, args, args.runs) for name, overrides in VARIANTS]
+    previous = args.runs / "results.json"
+    done = {r["variant"]: r for r in json.loads(previous.read_text())} if args.only and previous.is_file() else {}
+    for name, overrides in VARIANTS:
+        if not args.only or slug_of(name, overrides) in args.only:
+            done[name] = run_variant(name, overrides, args, args.runs)
+    rows = [done[name] for name, _ in VARIANTS if name in done]
     device = "GPU: " + torch.cuda.get_device_name() if torch.cuda.is_available() else \
         f"CPU, {torch.get_num_threads()} threads"
     lines = [f"Aspirin, GFN2-xTB 500 K Langevin frames ({args.data}); 950 train / 50 val / "
