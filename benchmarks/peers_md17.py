@@ -13,7 +13,8 @@ Each peer lives in its own virtual environment (MACE pins e3nn 0.4.4, we use 0.6
 
 The script writes our 950/50/test split of ``data/aspirin.npz`` (``frame_split``, seed 0) as
 extended-XYZ files, trains each peer with its own command-line trainer and its documented recipe
-for ``--minutes`` of wall time, and scores every model with ``benchmarks/peer_eval.py`` through
+for ``--minutes`` of wall time (a peer already trained in ``--runs`` is reused unless
+``--retrain``), and scores every model with ``benchmarks/peer_eval.py`` through
 its ASE calculator (same frames, same code). Our rows come from ``benchmarks/ablation_md17.py``
 runs (``--runs``) trained on the same split for the same budget. Writes a Markdown table.
 """
@@ -21,6 +22,7 @@ runs (``--runs``) trained on the same split for the same budget. Writes a Markdo
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -173,21 +175,22 @@ def main() -> int:
     parser.add_argument("--runs", type=Path, default=Path("runs/peers"))
     parser.add_argument("--ours", type=Path, default=Path("runs/ablation"), help="ablation_md17.py --runs folder")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/peers_aspirin.md"))
+    parser.add_argument("--retrain", action="store_true", help="train peers again even if --runs has their models")
     args = parser.parse_args()
     split = export_split(args.data, args.runs / "split", args.test_frames)
     rows = []  # (label, kind, python, model, epochs, wall seconds)
     for label, model, epochs, wall in our_rows(args.ours):
         rows.append((label, "equiformers", sys.executable, model, epochs, wall))
-    if args.mace_python:
-        model = train_mace(args.mace_python, split, args.runs / "mace", args.minutes)
-        info = json.loads((args.runs / "mace" / "wall.json").read_text())
-        rows.append(("MACE (128x0e+128x1o, L=1, 2 layers)", "mace", args.mace_python, model, info["epochs"],
-                     info["wall_s"]))
-    if args.nequip_python:
-        model = train_nequip(args.nequip_python, split, args.runs / "nequip", args.minutes)
-        info = json.loads((args.runs / "nequip" / "wall.json").read_text())
-        rows.append(("NequIP (32 features, l=2, 4 layers)", "nequip", args.nequip_python, model, info["epochs"],
-                     info["wall_s"]))
+    peers = [("MACE (128x0e+128x1o, L=1, 2 layers)", "mace", args.mace_python, train_mace, "aspirin.model"),
+             ("NequIP (32 features, l=2, 4 layers)", "nequip", args.nequip_python, train_nequip, "run/best.ckpt")]
+    for label, kind, python, train_peer, model_file in peers:
+        out = args.runs / kind
+        if python and (args.retrain or not (out / "wall.json").is_file()):
+            shutil.rmtree(out, ignore_errors=True)
+            train_peer(python, split, out, args.minutes)
+        if python:
+            info = json.loads((out / "wall.json").read_text())
+            rows.append((label, kind, python, out / model_file, info["epochs"], info["wall_s"]))
     lines = [f"Aspirin, GFN2-xTB 500 K frames ({args.data}); 950 train / 50 val / {args.test_frames} test "
              f"(frame_split seed 0); about {args.minutes:g} min of training per model on 2 CPU threads "
              "(torch 2.13.0, float32); each peer with its own trainer and recipe. Inference: median "
