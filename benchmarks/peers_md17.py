@@ -36,9 +36,10 @@ from ase.io import write
 from equiformers.data.frames import frame_split, read_npz_frames
 
 HERE = Path(__file__).resolve().parent
+TRAIN_FRAMES, VAL_FRAMES, BATCH_SIZE = 950, 50, 8  # the MD17 protocol and the paper's batch, for every model
 MACE_SIZE = ["--model", "MACE", "--hidden_irreps", "128x0e + 128x1o", "--max_L", "1", "--correlation", "3",
              "--num_interactions", "2", "--r_max", "5.0"]
-MACE_RECIPE = ["--E0s", "average", "--batch_size", "8", "--valid_batch_size", "16", "--lr", "0.01",
+MACE_RECIPE = ["--E0s", "average", "--batch_size", str(BATCH_SIZE), "--valid_batch_size", "16", "--lr", "0.01",
                "--energy_weight", "1", "--forces_weight", "100", "--ema", "--ema_decay", "0.99", "--amsgrad",
                "--default_dtype", "float32", "--device", "cpu", "--eval_interval", "1", "--num_workers", "0",
                "--error_table", "TotalMAE", "--seed", "0"]
@@ -47,7 +48,7 @@ MACE_RECIPE = ["--E0s", "average", "--batch_size", "8", "--valid_batch_size", "1
 def export_split(npz: Path, out: Path, test_frames: int) -> dict:
     """Write train/val/test extended-XYZ files (``REF_energy`` eV, ``REF_forces`` eV/Å)."""
     frames = read_npz_frames(npz)
-    split = frame_split(len(frames), 950, 50, seed=0)
+    split = frame_split(len(frames), TRAIN_FRAMES, VAL_FRAMES, seed=0)
     split["test"] = split["test"][:test_frames]
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -75,7 +76,12 @@ def run_budgeted(cmd, cwd: Path, minutes: float, env=None) -> float:
     return time.time() - start
 
 
-def train_mace(python: str, split: dict, out: Path, minutes: float) -> Path:
+def write_record(out: Path, wall: float, epochs: float, model: Path) -> None:
+    """``out/wall.json``: what main() reads back, so a finished peer run can be reused."""
+    (out / "wall.json").write_text(json.dumps({"wall_s": wall, "epochs": epochs, "model": str(model)}))
+
+
+def train_mace(python: str, split: dict, out: Path, minutes: float) -> None:
     """MACE's own trainer (ReduceLROnPlateau, EMA, AMSGrad); checkpoints when validation improves."""
     env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}  # MACE's checkpoints need it on torch>=2.6
     data = ["--name", "aspirin", "--train_file", str(split["train"].resolve()), "--valid_file",
@@ -87,16 +93,16 @@ def train_mace(python: str, split: dict, out: Path, minutes: float) -> Path:
     epochs = sorted(int(p.stem.rsplit("-", 1)[1]) for p in (out / "checkpoints").glob("*_epoch-*.pt"))
     if not epochs:
         raise SystemExit(f"MACE saved no checkpoint in {minutes} min; see {out / 'train.log'}")
-    subprocess.run(trainer + ["--max_num_epochs", str(epochs[-1]), "--restart_latest"], cwd=out, env=env,
-                   stdout=open(out / "export.log", "w"), stderr=subprocess.STDOUT, check=True)
-    (out / "wall.json").write_text(json.dumps({"wall_s": wall, "epochs": epochs[-1] + 1}))
-    return out / "aspirin.model"
+    with open(out / "export.log", "w") as log:
+        subprocess.run(trainer + ["--max_num_epochs", str(epochs[-1]), "--restart_latest"], cwd=out, env=env,
+                       stdout=log, stderr=subprocess.STDOUT, check=True)
+    write_record(out, wall, epochs[-1] + 1, out / "aspirin.model")
 
 
 def nequip_config(split: dict, minutes: float) -> dict:
     """NequIP's tutorial recipe (Adam 1e-2, ReduceLROnPlateau, EMA, MSE energy/atom + forces)."""
     types = ["C", "H", "O"]
-    loader = {"_target_": "torch.utils.data.DataLoader", "batch_size": 8}
+    loader = {"_target_": "torch.utils.data.DataLoader", "batch_size": BATCH_SIZE}
     return {
         "run": ["train"], "seed": 0, "cutoff_radius": 5.0,
         "data": {
@@ -135,7 +141,7 @@ def nequip_config(split: dict, minutes: float) -> dict:
     }
 
 
-def train_nequip(python: str, split: dict, out: Path, minutes: float) -> Path:
+def train_nequip(python: str, split: dict, out: Path, minutes: float) -> None:
     """``nequip-train`` with Lightning's own ``max_time``; scores the best-validation checkpoint."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "aspirin.yaml").write_text(yaml.safe_dump(nequip_config(split, minutes), sort_keys=False))
@@ -144,9 +150,9 @@ def train_nequip(python: str, split: dict, out: Path, minutes: float) -> Path:
     wall = run_budgeted(cmd, out, minutes + 5)  # Lightning stops itself at max_time; 5 min grace
     last = out / "run" / "last.ckpt"
     steps = subprocess.run([python, "-c", "import sys,torch; print(torch.load(sys.argv[1], map_location='cpu', "
-                             "weights_only=False)['global_step'])", str(last)], capture_output=True, text=True, check=True)
-    (out / "wall.json").write_text(json.dumps({"wall_s": wall, "epochs": round(int(steps.stdout.split()[-1]) * 8 / 950, 1)}))
-    return out / "run" / "best.ckpt"
+                            "weights_only=False)['global_step'])", str(last)], capture_output=True, text=True, check=True)
+    epochs = int(steps.stdout.split()[-1]) * BATCH_SIZE / TRAIN_FRAMES  # Lightning stops mid-epoch
+    write_record(out, wall, round(epochs, 1), out / "run" / "best.ckpt")
 
 
 def evaluate(python: str, kind: str, model: Path, test: Path) -> dict:
@@ -181,16 +187,16 @@ def main() -> int:
     rows = []  # (label, kind, python, model, epochs, wall seconds)
     for label, model, epochs, wall in our_rows(args.ours):
         rows.append((label, "equiformers", sys.executable, model, epochs, wall))
-    peers = [("MACE (128x0e+128x1o, L=1, 2 layers)", "mace", args.mace_python, train_mace, "aspirin.model"),
-             ("NequIP (32 features, l=2, 4 layers)", "nequip", args.nequip_python, train_nequip, "run/best.ckpt")]
-    for label, kind, python, train_peer, model_file in peers:
+    peers = [("MACE (128x0e+128x1o, L=1, 2 layers)", "mace", args.mace_python, train_mace),
+             ("NequIP (32 features, l=2, 4 layers)", "nequip", args.nequip_python, train_nequip)]
+    for label, kind, python, train_peer in peers:
         out = args.runs / kind
         if python and (args.retrain or not (out / "wall.json").is_file()):
             shutil.rmtree(out, ignore_errors=True)
             train_peer(python, split, out, args.minutes)
         if python:
             info = json.loads((out / "wall.json").read_text())
-            rows.append((label, kind, python, out / model_file, info["epochs"], info["wall_s"]))
+            rows.append((label, kind, python, Path(info["model"]), info["epochs"], info["wall_s"]))
     lines = [f"Aspirin, GFN2-xTB 500 K frames ({args.data}); 950 train / 50 val / {args.test_frames} test "
              f"(frame_split seed 0); about {args.minutes:g} min of training per model on 2 CPU threads "
              "(torch 2.13.0, float32); each peer with its own trainer and recipe. Inference: median "

@@ -9,7 +9,7 @@ from ase.build import molecule
 
 import equiformers
 from equiformers.data import collate, from_ase
-from equiformers.ops.scatter import segment_softmax, weighted_segment_softmax
+from equiformers.ops.scatter import segment_softmax
 from equiformers.tasks.forces import energy_forces_stress
 from equiformers.testing.dynamics import nve_total_energy_range
 
@@ -24,7 +24,7 @@ def _model(smooth: bool, **overrides):
     return model.double().eval()
 
 
-def _dimer_at(distance: float):
+def _water_and_h_at(distance: float):
     """Water and a lone H atom ``distance`` Å along +x from water's atom of largest x: every other
     pair is farther apart, so exactly one pair crosses the cutoff as ``distance`` does."""
     atoms = molecule("H2O")
@@ -41,8 +41,8 @@ def _energy_forces(model, atoms):
 @pytest.mark.parametrize("smooth", [False, True])
 def test_energy_across_the_cutoff(smooth):
     model = _model(smooth)
-    inside_e, inside_f = _energy_forces(model, _dimer_at(model.cutoff - 1e-6))
-    outside_e, outside_f = _energy_forces(model, _dimer_at(model.cutoff + 1e-6))
+    inside_e, inside_f = _energy_forces(model, _water_and_h_at(model.cutoff - 1e-6))
+    outside_e, outside_f = _energy_forces(model, _water_and_h_at(model.cutoff + 1e-6))
     if smooth:
         assert abs(inside_e - outside_e) < 1e-12
         np.testing.assert_allclose(inside_f, outside_f, atol=1e-9)
@@ -55,13 +55,12 @@ def test_weighted_softmax_with_unit_weights_is_a_softmax_with_a_sink():
     index = torch.tensor([0, 0, 0, 1, 1, 2, 2])
     with_sink = torch.cat([logits, torch.zeros(3, 3, dtype=torch.float64)])  # one zero-logit edge per atom
     expected = segment_softmax(with_sink, torch.cat([index, torch.arange(3)]), 3)[:7]
-    got = weighted_segment_softmax(logits, torch.ones(7, dtype=torch.float64), index, 3)
+    got = segment_softmax(logits, index, 3, weights=torch.ones(7, dtype=torch.float64))
     torch.testing.assert_close(got, expected)
 
 
 def test_weighted_softmax_is_stable_for_large_logits():
-    got = weighted_segment_softmax(torch.tensor([1000.0, 1000.0]), torch.tensor([1.0, 0.0]),
-                                   torch.tensor([0, 0]), 1)
+    got = segment_softmax(torch.tensor([1000.0, 1000.0]), torch.tensor([0, 0]), 1, weights=torch.tensor([1.0, 0.0]))
     torch.testing.assert_close(got, torch.tensor([1.0, 0.0]))
 
 

@@ -4,6 +4,8 @@ All functions reduce ``src`` rows into ``dim_size`` buckets given by ``index``
 along dimension 0. They are differentiable (twice, for force training).
 """
 
+from typing import Optional
+
 import torch
 
 
@@ -35,39 +37,34 @@ def scatter_max(src: torch.Tensor, index: torch.Tensor, dim_size: int) -> torch.
     return out.scatter_reduce(0, _expand_index(index, src), src, reduce="amax", include_self=True)
 
 
-def segment_softmax(logits: torch.Tensor, index: torch.Tensor, dim_size: int) -> torch.Tensor:
+def segment_softmax(logits: torch.Tensor, index: torch.Tensor, dim_size: int,
+                    weights: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Softmax of ``logits`` ([E, ...]) over all entries that share an ``index``.
 
     Used for attention over the edges entering each atom. The per-segment max
     is subtracted for stability; it is detached since softmax is invariant to it.
 
+    With ``weights`` [E] (broadcast over the trailing dims of ``logits``) it is
+    ``w_e exp(l_e) / (1 + sum_{e' in segment} w_e' exp(l_e'))``: a weighted softmax with a sink of
+    logit 0. With weights from a cutoff envelope every probability goes smoothly to zero as an
+    edge leaves the cutoff and the others change smoothly too, where the plain softmax
+    renormalises them with a jump; the sink (a virtual edge with no value) keeps an atom whose last
+    neighbour leaves from dividing 0 by 0. The subtracted ``max(0, max l)`` cancels.
+
     Example:
         >>> segment_softmax(torch.tensor([0., 0., 1.]), torch.tensor([0, 0, 1]), 2)
         tensor([0.5000, 0.5000, 1.0000])
-    """
-    seg_max = scatter_max(logits.detach(), index, dim_size)
-    shifted = (logits - seg_max[index]).exp()
-    denom = scatter_sum(shifted, index, dim_size)
-    return shifted / (denom[index] + torch.finfo(logits.dtype).tiny)
-
-
-def weighted_segment_softmax(logits: torch.Tensor, weights: torch.Tensor, index: torch.Tensor,
-                             dim_size: int) -> torch.Tensor:
-    """``w_e exp(l_e) / (1 + sum_{e' in segment} w_e' exp(l_e'))``: a softmax with edge weights
-    ``weights`` [E] (broadcast over the trailing dims of ``logits``) and a sink of logit 0.
-
-    With weights from a cutoff envelope every probability goes smoothly to zero as an edge
-    leaves the cutoff, and the others change smoothly too: a plain softmax renormalises them with
-    a jump. The sink (a virtual edge with logit 0 and no value) keeps an atom whose last
-    neighbour leaves from dividing 0 by 0. The subtracted per-segment ``max(0, max l)`` cancels.
-
-    Example:
-        >>> weighted_segment_softmax(torch.tensor([0., 0., 0.]), torch.tensor([1., 1., 0.]),
-        ...                          torch.tensor([0, 0, 1]), 2)
+        >>> segment_softmax(torch.tensor([0., 0., 0.]), torch.tensor([0, 0, 1]), 2,
+        ...                 weights=torch.tensor([1., 1., 0.]))
         tensor([0.3333, 0.3333, 0.0000])
     """
-    seg_max = scatter_max(logits.detach(), index, dim_size).clamp_min(0.0)
-    weights = weights.reshape(weights.shape + (1,) * (logits.dim() - 1))
-    shifted = weights * (logits - seg_max[index]).exp()
-    denom = scatter_sum(shifted, index, dim_size) + (-seg_max).exp()
+    seg_max = scatter_max(logits.detach(), index, dim_size)
+    if weights is not None:
+        seg_max = seg_max.clamp_min(0.0)  # the sink's logit 0 takes part in the max
+    shifted = (logits - seg_max[index]).exp()
+    if weights is not None:
+        shifted = shifted * weights.reshape(weights.shape + (1,) * (logits.dim() - 1))
+    denom = scatter_sum(shifted, index, dim_size)
+    if weights is not None:
+        denom = denom + (-seg_max).exp()  # the sink: exp(0 - max)
     return shifted / (denom[index] + torch.finfo(logits.dtype).tiny)

@@ -17,7 +17,7 @@ from torch import nn
 from ...nn import (DepthwiseTensorProduct, EquivariantDropout, EquivariantLinear, GateActivation, RadialMLP,
                    SeparableTensorProduct, SmoothLeakyReLU, scalar_activation)
 from ...ops.irreps import multiply_irreps, num_scalars, sort_even_first
-from ...ops.scatter import scatter_sum, segment_softmax, weighted_segment_softmax
+from ...ops.scatter import scatter_sum, segment_softmax
 from .heads_layout import merge_heads, split_heads
 
 
@@ -44,10 +44,7 @@ class _AttentionBase(nn.Module):
         """logits [E, H], values [E, H, D] -> projected node outputs [N, irreps_out.dim].
 
         ``edge_weight`` [E] (a cutoff envelope) switches to the smooth weighted softmax."""
-        if edge_weight is None:
-            alpha = segment_softmax(logits, edge_dst, num_nodes).unsqueeze(-1)
-        else:
-            alpha = weighted_segment_softmax(logits, edge_weight, edge_dst, num_nodes).unsqueeze(-1)
+        alpha = segment_softmax(logits, edge_dst, num_nodes, weights=edge_weight).unsqueeze(-1)
         if self.alpha_dropout is not None:
             alpha = self.alpha_dropout(alpha)
         out = merge_heads(scatter_sum(values * alpha, edge_dst, num_nodes), self.irreps_head)
