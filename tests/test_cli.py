@@ -153,3 +153,40 @@ def test_interrupted_save_leaves_previous_file(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         save_model(model, path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+def test_step_budget_ends_training_mid_epoch_with_a_validation(tmp_path):
+    """A step budget that ends mid-epoch still validates the final weights and says why training stopped."""
+    from equiformers.training.config import run_config_from_dict
+    from equiformers.training.run import train
+
+    raw = {**TINY_RUN, "output_dir": str(tmp_path / "out")}
+    raw["training"] = {**TINY_RUN["training"], "max_epochs": 5, "max_steps": 4}  # 3 steps per epoch
+    metrics = train(run_config_from_dict(raw))
+    assert metrics["training"] == {"steps": 4, "planned_steps": 4, "epochs": 1.33, "stopped_by": "steps"}
+    assert (tmp_path / "out" / "checkpoints" / "best.ckpt").is_file()
+    saved = json.loads((tmp_path / "out" / "test_metrics.json").read_text())
+    assert saved["training"]["stopped_by"] == "steps"
+
+
+def test_time_budget_cut_is_reported(tmp_path):
+    from equiformers.training.config import run_config_from_dict
+    from equiformers.training.progress import describe_summary
+    from equiformers.training.run import train
+
+    raw = {**TINY_RUN, "output_dir": str(tmp_path / "out")}
+    raw["training"] = {**TINY_RUN["training"], "max_epochs": 50, "max_time_minutes": 1e-4}
+    metrics = train(run_config_from_dict(raw))
+    summary = metrics["training"]
+    assert summary["stopped_by"] == "time_budget" and summary["steps"] < summary["planned_steps"] == 150
+    assert describe_summary(summary, 1e-4).startswith("training stopped early by the time budget")
+
+
+@pytest.mark.parametrize("key, value", [("max_steps", 0), ("max_time_minutes", 0), ("max_time_minutes", -1)])
+def test_budgets_must_be_positive(key, value):
+    from equiformers.errors import ConfigError
+    from equiformers.training.config import run_config_from_dict
+
+    raw = {**TINY_RUN, "training": {**TINY_RUN["training"], key: value}}
+    with pytest.raises(ConfigError, match=f"training.{key}"):
+        run_config_from_dict(raw)

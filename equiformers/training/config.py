@@ -64,8 +64,11 @@ class TrainingConfig:
     """Optimisation. Defaults are the Equiformer QM9 settings.
 
     Attributes:
-        max_epochs: epochs; max_time_minutes: wall-clock budget (the schedule
-            anneals by whichever of the two runs out first).
+        max_epochs: epochs; max_steps: optimisation steps (``None``: no step limit);
+            the schedule anneals over whichever of the two is fewer, so a run with a
+            step budget gives the same model on any machine.
+        max_time_minutes: optional wall-clock budget on top: training stops when it is
+            spent (the schedule then anneals by time) and the run says so in its summary.
         lr, min_lr, warmup_lr, warmup_epochs, weight_decay: AdamW with linear
             warm-up and cosine decay (per step); no weight decay on norms,
             biases and radial bases.
@@ -89,6 +92,7 @@ class TrainingConfig:
     """
 
     max_epochs: int = 300
+    max_steps: Optional[int] = None
     max_time_minutes: Optional[float] = None
     lr: float = 5e-4
     min_lr: float = 1e-6
@@ -122,6 +126,10 @@ class TrainingConfig:
             raise ConfigError("training.output_scale/output_shift only apply with training.standardize: false")
         if self.max_epochs < 1 or self.lr <= 0:
             raise ConfigError("training.max_epochs and training.lr must be positive")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"training.max_steps must be a positive integer or null, got {self.max_steps}")
+        if self.max_time_minutes is not None and not self.max_time_minutes > 0:
+            raise ConfigError(f"training.max_time_minutes must be positive or null, got {self.max_time_minutes}")
 
 
 @dataclass

@@ -91,7 +91,10 @@ class TaskBase(L.LightningModule):
         return bool(budget) and self._budget_start is not None and self._progress() >= 1.0
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
-        if self.time_budget_spent():
+        # Stopping through should_stop (not only Lightning's own max_steps check) makes Lightning
+        # validate once more when a step or time budget ends mid-epoch, so the last weights are scored.
+        max_steps = self.training_config.max_steps
+        if self.time_budget_spent() or (max_steps and self.global_step >= max_steps):
             self.trainer.should_stop = True
 
     def configure_optimizers(self):

@@ -21,6 +21,7 @@ from .energy_force import EnergyForceTask
 from .inference import evaluate
 from .module import RegressionTask
 from .plots import learning_curve, parity_plot
+from .progress import TimeEstimate, describe_summary, training_summary
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +74,15 @@ def train(run: RunConfig) -> Dict[str, Any]:
                                                                   run_dict)
 
     monitor = "val/loss"
-    callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="min", save_last=True)]
+    callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="min", save_last=True),
+                 TimeEstimate()]
     if run.training.ema_decay:
         callbacks.append(EMAWeightAveraging(decay=run.training.ema_decay))
     # one log folder per (re)start: Lightning's CSV logger would overwrite an existing metrics.csv
     attempt = f"run{len(list((out / 'logs').glob('run*')))}"
     loggers = [CSVLogger(out, name="logs", version=attempt), TensorBoardLogger(out, name="tensorboard", version="")]
     trainer = L.Trainer(
-        max_epochs=run.training.max_epochs, accelerator=run.training.accelerator, devices=run.training.devices,
+        max_epochs=run.training.max_epochs, max_steps=run.training.max_steps or -1, accelerator=run.training.accelerator, devices=run.training.devices,
         precision=run.training.precision, gradient_clip_val=run.training.grad_clip, callbacks=callbacks,
         logger=loggers, check_val_every_n_epoch=run.training.val_every_epochs, log_every_n_steps=10,
         enable_progress_bar=run.training.progress_bar, enable_model_summary=False, default_root_dir=out,
@@ -97,6 +99,8 @@ def train(run: RunConfig) -> Dict[str, Any]:
         trainer.fit(task, datamodule=datamodule, ckpt_path=str(last) if resume else None)
     if not trainer.is_global_zero:  # with DDP, one process exports, tests and plots
         return {"model_path": str(out / "model.pt")}
+    summary = training_summary(trainer, task)
+    log.info(describe_summary(summary, run.training.max_time_minutes))
 
     best = Path(callbacks[0].best_model_path) if callbacks[0].best_model_path else last
     if not best.is_file():
@@ -104,8 +108,10 @@ def train(run: RunConfig) -> Dict[str, Any]:
     record = torch.load(best, map_location="cpu", weights_only=True)["equiformers"]
     model.load_state_dict(record["state_dict"])
     model_path = save_model(model, out / "model.pt", **record["metadata"])
-    metrics = evaluate(str(model_path), "test", output=str(out / "test_metrics.json"),
-                       batch_size=run.data.eval_batch_size)
+    metrics = evaluate(str(model_path), "test", batch_size=run.data.eval_batch_size)
+    metrics["training"] = summary
+    (out / "test_metrics.json").write_text(json.dumps({k: v for k, v in metrics.items() if k != "_parity"},
+                                                      indent=2))
     _write_plots(out, metrics, units)
     metrics["model_path"] = str(model_path)
     return metrics
