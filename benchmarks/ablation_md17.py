@@ -47,9 +47,9 @@ def run_variant(name, overrides, args, out_root: Path) -> dict:
         "data": {"dataset": "frames", "path": str(args.data), "targets": ["energy"], "train_size": 950,
                  "val_size": 50, "test_size": args.test_frames, "batch_size": 8, "eval_batch_size": 32,
                  "split_seed": 0},
+        "task": {"type": "energy_forces", "loss": "l2mae", "energy_weight": 1.0, "force_weight": 80.0},
         "training": {"max_epochs": args.epochs, "max_time_minutes": args.minutes, "lr": 5e-4,
-                     "warmup_epochs": 10 if args.epochs >= 100 else 1, "weight_decay": 1e-6, "loss": "l2mae",
-                     "energy_weight": 1.0, "force_weight": 80.0, "progress_bar": False},
+                     "warmup_epochs": 10 if args.epochs >= 100 else 1, "weight_decay": 1e-6, "progress_bar": False},
         "output_dir": str(out_root / slug), "seed": 0,
     })
     start = time.time()

@@ -28,15 +28,16 @@ DEMO = ("demo (L=1, 32x0e+16x1e, 3 blocks)",
          "num_basis": 32, "radial_hidden": [32, 32], "alpha_drop": 0.0})
 
 
-def qm9_batch(batch_size: int, seed: int = 0):
+def qm9_batch(model, batch_size: int, seed: int = 0):
+    """``batch_size`` QM9 test molecules prepared for ``model`` (types, its graph)."""
     import numpy as np
 
     from equiformers.data import collate
     from equiformers.data.qm9 import QM9Dataset
 
-    ds = QM9Dataset(["gap"], 5.0, "test")
+    ds = QM9Dataset(["gap"], split="test")
     idx = np.random.default_rng(seed).choice(len(ds), batch_size, replace=False)
-    return collate([ds[int(i)] for i in idx])
+    return collate([model.prepare(ds[int(i)]) for i in idx])
 
 
 def rss_mb() -> float:
@@ -54,7 +55,7 @@ def measure(spec, mode: str, device: str, batch_size: int, repeats: int) -> dict
 
     torch.manual_seed(0)
     model = build_model(spec).to(device)
-    data = to_device(qm9_batch(batch_size), device, torch.float32)
+    data = to_device(qm9_batch(model, batch_size), device, torch.float32)
 
     def step():
         if mode == "forward":

@@ -8,7 +8,7 @@ from equiformers.data import collate, from_ase
 from equiformers.models.registry import list_presets
 from equiformers.tasks.forces import energy_forces_stress
 from equiformers.testing import random_rotation, rattled_molecules
-from equiformers.testing.model_suite import relative_error, transform
+from equiformers.testing.suites import relative_error, transform
 
 pytestmark = pytest.mark.slow
 
@@ -17,17 +17,17 @@ pytestmark = pytest.mark.slow
 def test_full_size_preset_is_invariant_in_float64(name):
     torch.manual_seed(0)
     model = equiformers.build_model(name).double().eval()
-    data = collate([from_ase(a, model.cutoff) for a in rattled_molecules(["CH3CH2OH", "CH3CONH2"])])
+    data = collate([model.prepare(from_ase(a)) for a in rattled_molecules(["CH3CH2OH", "CH3CONH2"])])
     rotation = random_rotation(torch.float64, torch.Generator().manual_seed(0))
     moved = transform(data, rotation, torch.tensor([0.5, -2.0, 1.0], dtype=torch.float64))
-    key = model.config.outputs[0]
+    key = next(iter(model.outputs))
     assert relative_error(model(moved)[key], model(data)[key]) < 1e-9
 
 
 def test_full_size_md17_forces_rotate():
     torch.manual_seed(0)
     model = equiformers.build_model("equiformer-md17-l2").double().eval()
-    data = collate([from_ase(rattled_molecules(["CH3CONH2"])[0], model.cutoff)])
+    data = collate([model.prepare(from_ase(rattled_molecules(["CH3CONH2"])[0]))])
     rotation = random_rotation(torch.float64, torch.Generator().manual_seed(1))
     before = energy_forces_stress(model, data)["forces"]
     after = energy_forces_stress(model, transform(data, rotation, 0.0))["forces"]
@@ -45,7 +45,7 @@ def test_long_nve_run_conserves_energy():
     torch.manual_seed(0)
     model = equiformers.build_model("equiformer-md17-l2", num_layers=2, channels=[16, 8], num_heads=2,
                                     readout_channels=16, num_basis=8, radial_hidden=[8, 8], cutoff=100.0)
-    model.head.set_standardization(torch.tensor([0.0]), torch.tensor([0.05]))
+    model.set_output_statistics("energy", scale=0.05, shift=0.0)
     drift, kinetic, _ = nve_total_energy_range(model, molecule("CH3OH"), steps=5000, seed=1, interval=20)
     assert drift < 0.01 * kinetic, f"total energy varied by {drift:.2e} eV"
 

@@ -45,8 +45,8 @@ class EquiformerCalculator(Calculator):
             from ..training.checkpoint import load_model
 
             model, _ = load_model(model)
-        if energy_key not in getattr(model.config, "outputs", [energy_key]):
-            raise ConfigError(f"the model predicts {model.config.outputs}, not {energy_key!r}: "
+        if energy_key not in model.outputs:
+            raise ConfigError(f"the model predicts {sorted(model.outputs)}, not {energy_key!r}: "
                               "an ASE calculator needs an energy model")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(device=self.device, dtype=dtype).eval()
@@ -55,7 +55,7 @@ class EquiformerCalculator(Calculator):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         periodic = bool(self.atoms.pbc.any())
-        data = to_device(collate([from_ase(self.atoms, self.model.cutoff)]), self.device, self.model.dtype)
+        data = to_device(collate([self.model.prepare(from_ase(self.atoms))]), self.device, self.model.dtype)
         out = energy_forces_stress(self.model, data, self.energy_key, compute_stress=periodic and self.atoms.pbc.all())
         energy = float(out[self.energy_key][0])
         self.results = {"energy": energy, "free_energy": energy,

@@ -20,11 +20,11 @@ from ..errors import EquiformersError
 
 
 def _cmd_presets(args) -> None:
-    from ..models.registry import build_model, list_presets
+    from ..models.registry import count_parameters, list_presets
 
     print(f"{'preset':28s} {'parameters':>12s} {'paper':>12s}  description")
     for name, preset in list_presets().items():
-        count = sum(p.numel() for p in build_model(name).parameters())
+        count = count_parameters(name)
         ref = preset.get("reference_parameters")
         print(f"{name:28s} {count:>12,d} {ref if ref is None else format(ref, ','):>12s}  {preset.get('description', '')}")
 
@@ -47,7 +47,7 @@ def _print_metrics(metrics) -> None:
     for name, mae in metrics["mae"].items():
         base = metrics["baseline_mae_train_mean"][name]
         unit = units.get(name, "")
-        baseline = "zero forces" if name == "forces" else "predicting the training mean"
+        baseline = metrics.get("baseline_names", {}).get(name, "predicting the training mean")
         print(f"  {name}: MAE {mae:.4g} {unit}  ({baseline}: {base:.4g} {unit}; ratio {mae / base:.3f})")
 
 

@@ -20,7 +20,7 @@ def run_md(args) -> None:
     atoms = read_structures(args.structure)[args.frame]
     atoms.calc = EquiformerCalculator(args.checkpoint, device=args.device,
                                       dtype=torch.float64 if args.float64 else torch.float32)
-    if not getattr(atoms.calc.model.config, "smooth_cutoff", True):
+    if not atoms.calc.model.smooth_at_cutoff:
         print("note: this model was trained with smooth_cutoff off (the paper's softmax): its energy jumps "
               "when a pair crosses the cutoff, so NVE energy drifts in steps; train with "
               "model.smooth_cutoff: true for MD", flush=True)

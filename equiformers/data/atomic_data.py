@@ -13,9 +13,12 @@ from .neighbors import neighbor_list
 AtomicData = Dict[str, torch.Tensor]
 
 
-def from_arrays(positions, atomic_numbers, cutoff: float, cell=None, pbc=None,
+def from_arrays(positions, atomic_numbers, cutoff: Optional[float] = None, cell=None, pbc=None,
                 targets: Optional[Mapping[str, float]] = None, name: str = "structure") -> AtomicData:
-    """Build one graph's atomic-data dict, with its neighbour list within ``cutoff`` (Å).
+    """Build one structure's atomic-data dict; with ``cutoff`` (Å), also its radius-graph edges.
+
+    Without ``cutoff`` the record has no edges: a model's :meth:`prepare` builds the graph it
+    declares (``model.graph_spec``). ``cutoff`` is a shorthand for ``GraphSpec("radius", cutoff)``.
 
     Args:
         positions: [N, 3] in Å. atomic_numbers: [N] integers.
@@ -46,24 +49,25 @@ def from_arrays(positions, atomic_numbers, cutoff: float, cell=None, pbc=None,
     if pbc_arr.any():
         if not np.isfinite(cell_arr).all() or abs(np.linalg.det(cell_arr)) < 1e-8:
             raise InvalidStructureError(f"{name}: periodic structure needs a non-degenerate cell, got {cell_arr.tolist()}")
-    edge_index, shifts = neighbor_list(pos, cutoff, cell_arr, pbc_arr)
     data: AtomicData = {
         K.POSITIONS: torch.from_numpy(pos),
         K.ATOMIC_NUMBERS: torch.from_numpy(z.astype(np.int64)),
         K.CELL: torch.from_numpy(cell_arr).unsqueeze(0),
         K.PBC: torch.from_numpy(pbc_arr).unsqueeze(0),
-        K.EDGE_INDEX: torch.from_numpy(edge_index),
-        K.EDGE_CELL_SHIFT: torch.from_numpy(shifts),
         K.NUM_ATOMS: torch.tensor([pos.shape[0]]),
     }
+    if cutoff is not None:
+        edge_index, shifts = neighbor_list(pos, cutoff, cell_arr, pbc_arr)
+        data[K.EDGE_INDEX] = torch.from_numpy(edge_index)
+        data[K.EDGE_CELL_SHIFT] = torch.from_numpy(shifts)
     for key, value in (targets or {}).items():
         value = torch.as_tensor(np.asarray(value, dtype=np.float64))
         data[key] = value.reshape(1) if value.dim() == 0 else value
     return data
 
 
-def from_ase(atoms, cutoff: float, targets: Optional[Mapping[str, float]] = None) -> AtomicData:
-    """Atomic-data dict of an ASE ``Atoms`` (positions in Å, cell and pbc kept).
+def from_ase(atoms, cutoff: Optional[float] = None, targets: Optional[Mapping[str, float]] = None) -> AtomicData:
+    """Atomic-data dict of an ASE ``Atoms`` (positions in Å, cell and pbc kept); edges as in :func:`from_arrays`.
 
     Example:
         >>> from ase.build import molecule

@@ -1,6 +1,9 @@
-"""Datasets by name, built from a data config."""
+"""Datasets by name, built from a data config; and the view that prepares records for a model."""
 
 from functools import lru_cache
+from typing import Callable, Dict
+
+import torch
 
 from ..errors import ConfigError, DatasetError
 
@@ -14,13 +17,14 @@ def _frames(path: str, layout: str, energy_key: str, forces_key: str):
     return read_ase_frames(path, energy_key, forces_key)
 
 
-def build_dataset(data_config, split: str, cutoff: float):
-    """The ``split`` (``train``/``val``/``test``) of ``data_config.dataset`` with graphs at ``cutoff`` Å."""
+def build_dataset(data_config, split: str):
+    """The ``split`` (``train``/``val``/``test``) of ``data_config.dataset``: records without edges
+    (a model's ``prepare`` adds the graph it declares)."""
     size = {"train": data_config.train_size, "val": data_config.val_size, "test": data_config.test_size}[split]
     if data_config.dataset == "qm9":
         from .qm9 import QM9Dataset
 
-        return QM9Dataset(data_config.targets, cutoff, split, subset=size, cache=data_config.cache_dir)
+        return QM9Dataset(data_config.targets, None, split, subset=size, cache=data_config.cache_dir)
     if data_config.dataset == "frames":
         from .frames import FramesDataset, frame_split
 
@@ -33,5 +37,18 @@ def build_dataset(data_config, split: str, cutoff: float):
         indices = splits[split][:size] if split == "test" and size else splits[split]
         if len(indices) == 0:
             raise DatasetError(f"the {split} split of {data_config.path} is empty")
-        return FramesDataset(frames, cutoff, indices, name=f"{data_config.path} frame")
+        return FramesDataset(frames, None, indices, name=f"{data_config.path} frame")
     raise ConfigError(f"unknown dataset {data_config.dataset!r}; available: ['qm9', 'frames']")
+
+
+class PreparedDataset(torch.utils.data.Dataset):
+    """``dataset[i]`` passed through ``prepare`` (e.g. ``model.prepare``: types and edges)."""
+
+    def __init__(self, dataset, prepare: Callable[[Dict[str, torch.Tensor]], Dict[str, torch.Tensor]]):
+        self.dataset, self.prepare = dataset, prepare
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, item: int) -> Dict[str, torch.Tensor]:
+        return self.prepare(self.dataset[item])

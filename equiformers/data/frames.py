@@ -23,6 +23,7 @@ import torch
 
 from ..errors import DatasetError
 from .atomic_data import AtomicData, from_arrays
+from .keys import ENERGY, FORCES, unit_of
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +128,12 @@ def frame_split(num_frames: int, train: int = 950, val: int = 50, seed: int = 0)
 class FramesDataset(torch.utils.data.Dataset):
     """Atomic-data dicts with ``energy`` [1] (eV) and ``forces`` [N, 3] (eV/Å) for selected frames."""
 
-    units = {"energy": "eV", "forces": "eV/Å"}
+    units = {ENERGY: unit_of(ENERGY), FORCES: unit_of(FORCES)}
 
-    def __init__(self, frames: Frames, cutoff: float, indices=None, name: str = "frame"):
-        self.frames, self.cutoff, self.name = frames, float(cutoff), name
+    def __init__(self, frames: Frames, cutoff: Optional[float] = None, indices=None, name: str = "frame"):
+        """``cutoff``: radius-graph edges in Å, or ``None`` for records without edges."""
+        self.frames, self.name = frames, name
+        self.cutoff = None if cutoff is None else float(cutoff)
         self.indices = np.arange(len(frames)) if indices is None else np.asarray(indices)
 
     def __len__(self) -> int:
@@ -141,7 +144,7 @@ class FramesDataset(torch.utils.data.Dataset):
         f = self.frames
         return from_arrays(f.positions[i], f.numbers[i], self.cutoff,
                            cell=f.cells[i] if f.cells else None, pbc=f.pbc[i] if f.pbc else None,
-                           targets={"energy": f.energy[i], "forces": f.forces[i]}, name=f"{self.name} {i}")
+                           targets={ENERGY: f.energy[i], FORCES: f.forces[i]}, name=f"{self.name} {i}")
 
     def target_array(self) -> torch.Tensor:
         return torch.from_numpy(self.frames.energy[self.indices]).reshape(-1, 1)

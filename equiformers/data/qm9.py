@@ -41,6 +41,7 @@ import torch
 from ..errors import DatasetError
 from .atomic_data import AtomicData, from_arrays
 from .cache import atomic_torch_save, cache_dir
+from .keys import register_field
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,14 @@ _COLUMNS = {"mu": "Dipole_debye", "alpha": "Polarizability_bohr3", "homo": "HOMO
             "gap": "HOMO_LUMO_gap_au", "r2": "R2_bohr2", "zpve": "ZPVE_au", "u0": "InternalEnergy_0K_au",
             "u": "InternalEnergy_298K_au", "h": "Enthalphy_298K_au", "g": "GibbsFreeEnergy_298K_au",
             "cv": "Heatcapacity_Cv_cal_mol_K"}
+_QUANTITIES = {"mu": "dipole moment", "alpha": "isotropic polarisability", "homo": "HOMO energy",
+               "lumo": "LUMO energy", "gap": "HOMO-LUMO gap", "r2": "electronic spatial extent <R^2>",
+               "zpve": "zero-point vibrational energy", "u0": "atomisation internal energy, 0 K",
+               "u": "atomisation internal energy, 298 K", "h": "atomisation enthalpy, 298 K",
+               "g": "atomisation free energy, 298 K", "cv": "heat capacity, 298 K"}
+for _name in TARGETS:  # graph-level data keys, so records carrying them batch (idempotent on re-import)
+    register_field(_name, "graph", "float", unit=UNITS[_name], description=f"QM9 {_QUANTITIES[_name]}")
+del _name
 _HARTREE_TARGETS = {"homo", "lumo", "gap", "zpve", "u0", "u", "h", "g"}
 #: Energies of the free atoms (Ha) for U0, U, H, G; the standard QM9 ``atomref`` table.
 ATOM_REFERENCES = {
@@ -141,7 +150,8 @@ class QM9Dataset(torch.utils.data.Dataset):
 
     Args:
         targets: names from :data:`TARGETS` (e.g. ``["gap"]``).
-        cutoff: neighbour-list cutoff in Å.
+        cutoff: radius-graph cutoff in Å, or ``None`` for records without edges (a model's
+            ``prepare`` then builds the graph it declares).
         split: ``"train"``, ``"val"``, ``"test"`` or ``"all"``.
         subset: keep only the first ``subset`` molecules of the split (the split
             is already a random permutation, so this is a random subset).
@@ -153,7 +163,7 @@ class QM9Dataset(torch.utils.data.Dataset):
         (2, ['atomic_numbers', 'cell', 'edge_cell_shift'])
     """
 
-    def __init__(self, targets: Sequence[str], cutoff: float, split: str = "train",
+    def __init__(self, targets: Sequence[str], cutoff: Optional[float] = None, split: str = "train",
                  subset: Optional[int] = None, cache: Optional[str] = None):
         unknown = [t for t in targets if t not in TARGETS]
         if unknown or not targets:
@@ -172,7 +182,8 @@ class QM9Dataset(torch.utils.data.Dataset):
                 raise DatasetError(f"subset must be a positive number of molecules, got {subset}")
             indices = indices[:subset]
         self.indices = indices
-        self.targets, self.cutoff, self.split = list(targets), float(cutoff), split
+        self.targets, self.split = list(targets), split
+        self.cutoff = None if cutoff is None else float(cutoff)
         self.units = {t: UNITS[t] for t in self.targets}
         self._pos, self._z, self._ptr = arrays["pos"], arrays["z"], arrays["ptr"]
         columns = [TARGETS.index(t) for t in self.targets]

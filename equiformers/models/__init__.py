@@ -1,5 +1,9 @@
-"""Models: the registry, presets, and one sub-package per model family."""
+"""Models: the contract (:class:`AtomisticModel`), heads, the registry and presets, and one
+sub-package per model family (imported lazily by the registry)."""
 
-from .registry import build_model, list_presets, model_spec_of, register_model, resolve_model_spec
+from .base import AtomisticModel
+from .registry import (FAMILIES, build_model, count_parameters, family_class, list_presets, model_spec_of,
+                       register_family, resolve_model_spec)
 
-__all__ = ["build_model", "list_presets", "model_spec_of", "register_model", "resolve_model_spec"]
+__all__ = ["AtomisticModel", "FAMILIES", "build_model", "count_parameters", "family_class", "list_presets",
+           "model_spec_of", "register_family", "resolve_model_spec"]

@@ -7,6 +7,7 @@ from e3nn import o3
 from torch import nn
 
 from ..ops.irreps import SCALAR, sort_even_first
+from ..so3.constants import declare_e3nn_wigner_3j
 from .linear import EquivariantLinear
 from .radial_mlp import RadialMLP
 
@@ -57,6 +58,7 @@ class DepthwiseTensorProduct(nn.Module):
             irrep_normalization="component", path_normalization="none",
             internal_weights=internal_weights, shared_weights=internal_weights,
         )
+        declare_e3nn_wigner_3j(self.tp)  # exact Clebsch-Gordan buffers after .double() (so3.rebuild_constants)
         self.weight_numel = self.tp.weight_numel
 
     def forward(self, x: torch.Tensor, sh: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:

@@ -11,13 +11,22 @@ import torch
 
 from ..data import keys as K
 
+FORCES = "forces"
+
+
+def has_direct_forces(model) -> bool:
+    """Whether ``model`` predicts forces itself (a head output) rather than by differentiation."""
+    return FORCES in model.outputs
+
+
 
 def energy_forces_stress(model, data: Dict[str, torch.Tensor], energy_key: str = "energy",
                          compute_stress: bool = False, training: bool = False) -> Dict[str, torch.Tensor]:
     """Energy [B] (eV), forces [N, 3] (eV/Å) and optionally stress [B, 3, 3] (eV/Å^3).
 
-    A model with a direct force head (``config.direct_forces``) returns its own
-    forces; they are used as they are (not conservative), and no stress is computed.
+    A model with a direct force output (an ``atom_vector`` head named ``forces``) returns its
+    own forces; they are used as they are (not conservative), and no stress is computed.
+    Otherwise this is the conservative-force wrapper: ``F = -dE/dx`` of the energy output.
 
     Stress uses the strain trick: positions and cell are deformed by a
     symmetric displacement ``eps`` (zero-valued, so values are unchanged) and
@@ -33,7 +42,7 @@ def energy_forces_stress(model, data: Dict[str, torch.Tensor], energy_key: str =
         >>> out["forces"].shape
         torch.Size([3, 3])
     """
-    if getattr(model.config, "direct_forces", False):
+    if has_direct_forces(model):
         out = dict(model(data))
         return out if training else {k: v.detach() for k, v in out.items()}
     data = dict(data)
@@ -64,3 +73,24 @@ def energy_forces_stress(model, data: Dict[str, torch.Tensor], energy_key: str =
     if not training:
         out = {k: v.detach() for k, v in out.items()}
     return out
+
+
+class ConservativeForces(torch.nn.Module):
+    """A model wrapped so that its forward also returns forces (and stress): the one place where
+    energy models get ``-dE/dx``. A model with direct forces passes through unchanged.
+
+    Example:
+        >>> import equiformers
+        >>> from ase.build import molecule
+        >>> from equiformers.data import collate, from_ase
+        >>> model = equiformers.build_model("equiformer-md17-l2", num_layers=1, channels=[8, 4], num_heads=2)
+        >>> sorted(ConservativeForces(model)(collate([from_ase(molecule("H2O"), 5.0)])))
+        ['energy', 'forces']
+    """
+
+    def __init__(self, model, energy_key: str = "energy", compute_stress: bool = False):
+        super().__init__()
+        self.model, self.energy_key, self.compute_stress = model, energy_key, compute_stress
+
+    def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        return energy_forces_stress(self.model, data, self.energy_key, self.compute_stress, training=self.training)

@@ -14,10 +14,11 @@ from torch import nn
 from .. import __version__
 from ..data.cache import atomic_torch_save
 from ..errors import CheckpointError, EquiformersError
-from ..models.registry import build_model, model_spec_of
+from ..models.registry import build_model, family_class, model_spec_of, resolve_model_spec
 
 FORMAT = "equiformers-model"
-FORMAT_VERSION = 1
+#: 2: backbone + named heads + output scaling (version 1: one module per family with ``head``)
+FORMAT_VERSION = 2
 
 
 def model_record(model: nn.Module, **metadata) -> Dict[str, Any]:
@@ -64,16 +65,27 @@ def load_model(path: Union[str, Path], family: Optional[str] = None,
     """
     path = Path(path)
     record = read_model_record(path)
-    spec = record["model"]
+    spec, state = record["model"], record["state_dict"]
     if family is not None and spec.get("model") != family:
         raise CheckpointError(f"{path} holds a {spec.get('model')!r} model, not {family!r}")
     try:
+        if record.get("format_version", 1) < 2:
+            spec, state = _from_version_1(spec, state)
         model = build_model(spec)
     except EquiformersError as err:
         raise CheckpointError(f"{path}: cannot rebuild its model: {err}") from None
     try:
-        model.load_state_dict(record["state_dict"])
+        model.load_state_dict(state)
     except RuntimeError as err:
         raise CheckpointError(f"{path}: weights do not fit the {spec.get('model')} architecture it names "
                               f"({str(err).splitlines()[0]})") from None
     return model.to(map_location).eval(), record.get("metadata", {})
+
+
+def _from_version_1(spec: Dict[str, Any], state: Dict[str, torch.Tensor]):
+    """A version-1 spec and state dict in today's layout (through the family's migration hooks)."""
+    spec = resolve_model_spec(spec)
+    migrate = getattr(family_class(spec["model"]), "migrate_state_dict", None)
+    if migrate is None:
+        raise CheckpointError(f"the {spec['model']} family cannot read version-1 model files")
+    return spec, migrate(state, spec["heads"])

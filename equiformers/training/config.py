@@ -1,15 +1,21 @@
 """Run configuration: YAML files with dotted command-line overrides, checked strictly.
 
-A run config has four sections (all keys optional except ``model`` and ``data.dataset``)::
+A run config has these sections (all keys optional except ``model`` and ``data.dataset``)::
 
-    model: equiformer-qm9          # preset name, model YAML path, or {preset: ..., <overrides>}
+    model: equiformer-qm9          # preset name, model YAML path, or {preset: ..., <overrides>, heads: ...}
     data: {dataset: qm9, targets: [gap], ...}         # DataConfig
-    training: {max_epochs: 300, lr: 5.0e-4, ...}     # TrainingConfig
+    task: {type: regression, loss: l1}                # what is learnt (equiformers.tasks)
+    training: {max_epochs: 300, lr: 5.0e-4, ...}      # TrainingConfig: optimiser, schedule, trainer
     output_dir: runs/qm9-gap
     seed: 0
+
+Version 0.1 kept the task's settings under ``training:`` and chose the task from the dataset;
+such configs still load: the settings move to ``task:`` and the type follows the dataset
+(``frames``: energy_forces, else regression), with a log line saying so.
 """
 
 import copy
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
@@ -18,6 +24,8 @@ import yaml
 
 from ..errors import ConfigError
 from ..models.config import config_from_dict, config_to_dict
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,21 +80,10 @@ class TrainingConfig:
         lr, min_lr, warmup_lr, warmup_epochs, weight_decay: AdamW with linear
             warm-up and cosine decay (per step); no weight decay on norms,
             biases and radial bases.
-        loss: ``"l1"`` or ``"l2"``, on standardised targets.
-        standardize: predict ``raw * std + mean`` of the training targets; if false,
-            ``raw * output_scale + output_shift``.
-        output_scale, output_shift: explicit output scaling when not standardising
-            (default 1 and 0, in the target's unit).
         ema_decay: exponential moving average of weights (``None``: off).
         grad_clip: gradient-norm clipping (``None``: off).
         val_every_epochs: validation interval.
         resume: continue from ``output_dir/checkpoints/last.ckpt`` if it exists.
-        energy_weight, force_weight: loss weights for energy/force training (reference: 1 and 80).
-        per_atom_energy: divide the energy error by the number of atoms.
-        atom_energies: per-element reference energies E0: ``"least_squares"`` (fitted to the
-            training energies), ``"none"``, or a mapping ``{symbol: eV}``.
-        force_rms_scaling: scale the model output by the RMS of the training forces
-            (else by the energy std).
         accelerator, devices, precision: passed to Lightning (``"auto"`` uses a GPU when present).
         progress_bar: show Lightning's progress bar.
     """
@@ -99,15 +96,6 @@ class TrainingConfig:
     warmup_lr: float = 1e-6
     warmup_epochs: float = 5.0
     weight_decay: float = 5e-3
-    loss: str = "l1"
-    energy_weight: float = 1.0
-    force_weight: float = 80.0
-    per_atom_energy: bool = False
-    atom_energies: Any = "least_squares"
-    force_rms_scaling: bool = True
-    standardize: bool = True
-    output_scale: Optional[float] = None
-    output_shift: Optional[float] = None
     ema_decay: Optional[float] = None
     grad_clip: Optional[float] = None
     val_every_epochs: int = 1
@@ -118,12 +106,6 @@ class TrainingConfig:
     progress_bar: bool = True
 
     def validate(self) -> None:
-        if self.loss not in ("l1", "l2", "l2mae"):
-            raise ConfigError(f"training.loss must be 'l1', 'l2' or 'l2mae', got {self.loss!r}")
-        if not (isinstance(self.atom_energies, dict) or self.atom_energies in ("least_squares", "none")):
-            raise ConfigError("training.atom_energies must be 'least_squares', 'none' or {symbol: energy in eV}")
-        if self.standardize and (self.output_scale is not None or self.output_shift is not None):
-            raise ConfigError("training.output_scale/output_shift only apply with training.standardize: false")
         if self.max_epochs < 1 or self.lr <= 0:
             raise ConfigError("training.max_epochs and training.lr must be positive")
         if self.max_steps is not None and self.max_steps < 1:
@@ -132,20 +114,49 @@ class TrainingConfig:
             raise ConfigError(f"training.max_time_minutes must be positive or null, got {self.max_time_minutes}")
 
 
+#: settings version 0.1 kept under ``training:``; they belong to the task now
+_TASK_KEYS_IN_TRAINING = ("loss", "energy_weight", "force_weight", "per_atom_energy", "atom_energies",
+                          "force_rms_scaling", "standardize", "output_scale", "output_shift")
+
+
 @dataclass
 class RunConfig:
     model: Any
     data: DataConfig
     training: TrainingConfig
+    task: Dict[str, Any] = field(default_factory=lambda: {"type": "regression"})
     output_dir: str = "runs/equiformer"
     seed: int = 0
 
     def to_dict(self) -> Dict[str, Any]:
         return {"model": copy.deepcopy(self.model), "data": config_to_dict(self.data),
-                "training": config_to_dict(self.training), "output_dir": self.output_dir, "seed": self.seed}
+                "task": copy.deepcopy(self.task), "training": config_to_dict(self.training),
+                "output_dir": self.output_dir, "seed": self.seed}
 
 
-_TOP_KEYS = {"model", "data", "training", "output_dir", "seed"}
+_TOP_KEYS = {"model", "data", "task", "training", "output_dir", "seed"}
+
+
+def _task_section(raw: Dict[str, Any]) -> Dict[str, Any]:
+    """The ``task:`` mapping, checked; 0.1 configs (task settings under ``training:``) are converted."""
+    from ..tasks.base import TASKS, task_config_class
+
+    training = raw.get("training") or {}
+    moved = {k: training[k] for k in _TASK_KEYS_IN_TRAINING if k in training}
+    task = raw.get("task")
+    if task is None:
+        kind = "energy_forces" if (raw.get("data") or {}).get("dataset") == "frames" else "regression"
+        task = {"type": kind, **moved}
+        if moved:
+            log.info("run config: training.%s belong to the task now; read as task: %s (write a task: section "
+                     "to silence this)", "/".join(moved), task)
+    elif moved:
+        raise ConfigError(f"training.{sorted(moved)[0]} belongs in the task: section now "
+                          f"(task: {{type: {task.get('type', '...')}, {sorted(moved)[0]}: ...}})")
+    if not isinstance(task, dict) or task.get("type") not in TASKS:
+        raise ConfigError(f"task must be a mapping whose type is one of {sorted(TASKS)}, got {task!r}")
+    config_from_dict(task_config_class(task["type"]), dict(task), where="task config")  # checks every key
+    return dict(task)
 
 
 def parse_override(text: str):
@@ -181,10 +192,13 @@ def run_config_from_dict(raw: Dict[str, Any]) -> RunConfig:
         raise ConfigError(f"unknown top-level key(s) {sorted(unknown)} in run config; allowed: {sorted(_TOP_KEYS)}")
     if "model" not in raw:
         raise ConfigError("run config is missing the 'model' key (a preset name such as 'equiformer-qm9')")
+    task = _task_section(raw)
+    training = {k: v for k, v in (raw.get("training") or {}).items() if k not in _TASK_KEYS_IN_TRAINING}
     return RunConfig(
         model=raw["model"],
         data=config_from_dict(DataConfig, raw.get("data") or {}, where="data config"),
-        training=config_from_dict(TrainingConfig, raw.get("training") or {}, where="training config"),
+        training=config_from_dict(TrainingConfig, training, where="training config"),
+        task=task,
         output_dir=str(raw.get("output_dir", "runs/equiformer")),
         seed=int(raw.get("seed", 0)),
     )

@@ -1,25 +1,34 @@
-"""Lightning data module: train/val/test datasets and their loaders."""
+"""Lightning data module: the three splits, prepared for the model, and their loaders."""
+
+from typing import Callable, Optional
 
 import lightning as L
 from torch.utils.data import DataLoader
 
 from ..data.batching import collate
-from ..data.datasets import build_dataset
+from ..data.datasets import PreparedDataset, build_dataset
 from .config import DataConfig
 
 
 class AtomicDataModule(L.LightningDataModule):
-    """Builds the three splits of ``config.dataset`` with neighbour lists at ``cutoff`` Å."""
+    """Builds the splits of ``config.dataset`` (structures without edges, cached per split) and
+    serves them through ``prepare`` (the model's: type indices and the graph it declares)."""
 
-    def __init__(self, config: DataConfig, cutoff: float):
+    def __init__(self, config: DataConfig, prepare: Optional[Callable] = None):
         super().__init__()
-        self.config, self.cutoff = config, cutoff
+        self.config, self.prepare = config, prepare
         self._datasets = {}
 
-    def dataset(self, split: str):
+    def raw_dataset(self, split: str):
+        """The split as the dataset reads it (targets, no edges); statistics read this."""
         if split not in self._datasets:
-            self._datasets[split] = build_dataset(self.config, split, self.cutoff)
+            self._datasets[split] = build_dataset(self.config, split)
         return self._datasets[split]
+
+    def dataset(self, split: str) -> PreparedDataset:
+        if self.prepare is None:
+            raise RuntimeError("AtomicDataModule.prepare must be set (the model's prepare) before loading batches")
+        return PreparedDataset(self.raw_dataset(split), self.prepare)
 
     def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
         return DataLoader(self.dataset(split), batch_size=batch_size, shuffle=shuffle, collate_fn=collate,

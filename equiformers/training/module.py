@@ -1,4 +1,4 @@
-"""Lightning module: one training/validation/test step for graph-level regression."""
+"""The Lightning module: any model, any task; the loss is the task's weighted sum of terms."""
 
 import time
 from typing import Any, Dict, List
@@ -10,7 +10,7 @@ from torch import nn
 from ..data import keys as K
 from ..nn import EquivariantLayerNorm
 from ..nn.radial import RADIAL_BASES
-from ..tasks.losses import regression_loss
+from ..tasks.base import Task
 from .checkpoint import model_record
 from .config import TrainingConfig
 from .schedule import warmup_cosine_lr
@@ -31,14 +31,16 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> List[Dict[str, An
     return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
 
 
-class TaskBase(L.LightningModule):
-    """Shared by all tasks: AdamW, the warm-up + cosine schedule over the step or time budget,
-    and checkpoints that carry a self-contained model record."""
+class TaskModule(L.LightningModule):
+    """Trains ``model`` on ``task``: ``loss = sum_k w_k * term_k`` over the task's loss terms (each
+    logged as ``<stage>/loss_<term>``), the task's metrics logged per stage; AdamW with the
+    warm-up + cosine schedule over the step or time budget; checkpoints carry a self-contained
+    model record."""
 
-    def __init__(self, model: nn.Module, targets: List[str], units: Dict[str, str], training: TrainingConfig,
-                 run_config: Dict[str, Any]):
+    def __init__(self, model: nn.Module, task: Task, training: TrainingConfig, run_config: Dict[str, Any]):
         super().__init__()
-        self.model, self.targets, self.units = model, list(targets), dict(units)
+        self.model, self.task = model, task
+        self.targets, self.units = list(task.targets), dict(task.units)
         self.training_config, self.run_config = training, run_config
         self._budget_start = None
         self._elapsed_before = 0.0
@@ -62,7 +64,17 @@ class TaskBase(L.LightningModule):
         return self.step(batch, "test")
 
     def step(self, batch, stage: str):
-        raise NotImplementedError
+        out = self.task.predict(self.model, batch, training=stage == "train")
+        terms = self.task.loss_terms(self.model, out, batch)
+        loss = sum(weight * value for weight, value in terms.values())
+        self.log_metric(f"{stage}/loss", loss.detach(), batch, prog_bar=stage != "test")
+        if len(terms) > 1:
+            for name, (_, value) in terms.items():
+                self.log_metric(f"{stage}/loss_{name}", value.detach(), batch)
+        for name, value in self.task.metrics(out, batch).items():
+            self.log_metric(f"{stage}/{name}", value.detach(), batch,
+                            prog_bar=stage == "val" and name == self.task.progress_metric)
+        return loss
 
     # --- schedule: progress through whichever budget (steps or time) runs out first ---
     def _progress(self) -> float:
@@ -115,24 +127,3 @@ class TaskBase(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         self._elapsed_before = float(checkpoint.get("equiformers_elapsed_s", 0.0))
         self._budget_start = None
-
-
-class RegressionTask(TaskBase):
-    """Trains ``model`` to predict graph-level ``targets`` (physical units) with an L1/L2 loss
-    on standardised errors; logs per-target MAE in the targets' units."""
-
-    def _predict(self, batch):
-        out = self.model(batch)
-        pred = torch.stack([out[t] for t in self.targets], dim=1)
-        target = torch.stack([batch[t].to(pred.dtype) for t in self.targets], dim=1)
-        return pred, target
-
-    def step(self, batch, stage: str):
-        pred, target = self._predict(batch)
-        loss = regression_loss(pred, target, self.model.head.scale, self.training_config.loss)
-        self.log_metric(f"{stage}/loss", loss, batch, prog_bar=stage != "test")
-        for i, name in enumerate(self.targets):
-            mae = (pred[:, i] - target[:, i]).abs().mean()
-            self.log_metric(f"{stage}/mae_{name}", mae, batch, prog_bar=stage == "val" and i == 0)
-        return loss
-

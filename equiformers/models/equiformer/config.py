@@ -37,13 +37,9 @@ class EquiformerConfig:
         radial_hidden: hidden widths of the radial MLPs.
         alpha_drop, proj_drop, out_drop, drop_path: dropout rates (attention
             weights, block outputs, features before the head, stochastic depth).
-        avg_degree, avg_num_nodes: normalisation constants; ``None`` means the
-            reference's QM9 values (training fills in those of its data).
-        outputs: names of the graph-level outputs the head predicts.
-        readout: ``"sum"`` (sum over atoms / sqrt(avg_num_nodes), the paper) or ``"mean"``.
-        direct_forces: also predict per-atom ``forces`` [N, 3] with a linear l = 1 head on the
-            features entering the last block. Not conservative (not -dE/dx) and not in the
-            paper; faster than gradient forces. Force training then uses these forces.
+        avg_degree, avg_num_nodes: normalisation constants (edge-degree embedding; sum pooling
+            of graph heads); ``None`` means the reference's QM9 values (training fills in those
+            of its data).
         smooth_cutoff: make the energy a smooth (C2) function of the positions where an edge
             crosses the cutoff, for molecular dynamics. Each edge's edge-degree contribution is
             multiplied by a polynomial envelope ``u(r / r_c)`` and attention becomes
@@ -70,15 +66,12 @@ class EquiformerConfig:
     drop_path: float = 0.0
     avg_degree: Optional[float] = None
     avg_num_nodes: Optional[float] = None
-    outputs: List[str] = field(default_factory=lambda: ["y"])
-    readout: str = "sum"
-    direct_forces: bool = False
     smooth_cutoff: bool = False
 
     def validate(self) -> None:
         validate_element_spec(self.elements)
         choices = {"symmetry": ("se3", "e3"), "attention": ("mlp", "dot_product"),
-                   "message": ("nonlinear", "linear"), "readout": ("sum", "mean")}
+                   "message": ("nonlinear", "linear")}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{key} must be one of {allowed}, got {getattr(self, key)!r}")
@@ -93,10 +86,6 @@ class EquiformerConfig:
             raise ConfigError("with symmetry e3, channels[1] // 2 must be divisible by num_heads")
         if self.num_layers < 1 or self.cutoff <= 0 or self.num_basis < 1:
             raise ConfigError("num_layers, cutoff and num_basis must be positive")
-        if self.direct_forces and len(self.channels) < 2:
-            raise ConfigError("direct_forces needs l = 1 features: channels must have at least 2 entries")
-        if not self.outputs:
-            raise ConfigError("outputs must name at least one predicted quantity")
 
     # --- derived irreps -----------------------------------------------------
     @property

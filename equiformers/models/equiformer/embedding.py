@@ -4,7 +4,6 @@ import torch
 from e3nn import o3
 from torch import nn
 
-from ...data.elements import atomic_numbers_to_types, num_types, type_table
 from ...nn import DepthwiseTensorProduct, EquivariantLinear, RadialMLP
 from ...ops.scatter import scatter_sum
 
@@ -15,23 +14,17 @@ class AtomEmbedding(nn.Module):
     As in the reference, the weight is multiplied by ``sqrt(num_types)`` at
     initialisation so that embeddings have unit scale.
 
-    Shapes: types [N] (from :meth:`types`) -> [N, irreps_out.dim].
+    Shapes: types [N] (from the model's type map) -> [N, irreps_out.dim].
     """
 
-    def __init__(self, elements, irreps_out):
+    def __init__(self, num_types: int, irreps_out):
         super().__init__()
-        self.elements = elements
-        self.num_types = num_types(elements)
-        self.register_buffer("type_of_z", type_table(elements), persistent=False)
+        self.num_types = num_types
         self.linear = EquivariantLinear(f"{self.num_types}x0e", irreps_out)
         with torch.no_grad():
             for w in self.linear.weights:
                 w.mul_(self.num_types ** 0.5)
         self.irreps_out = self.linear.irreps_out
-
-    def types(self, atomic_numbers: torch.Tensor) -> torch.Tensor:
-        """Embedding rows of the atoms [N]; unknown elements raise a clear error."""
-        return atomic_numbers_to_types(atomic_numbers, self.type_of_z, self.elements)
 
     def forward(self, types: torch.Tensor) -> torch.Tensor:
         one_hot = nn.functional.one_hot(types, self.num_types).to(self.linear.weights[0].dtype)

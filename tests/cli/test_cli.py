@@ -43,7 +43,7 @@ def test_train_writes_model_metrics_logs_and_plots(trained):
     model, meta = load_model(out / "model.pt")
     assert meta["targets"] == ["gap"] and model.config.avg_degree != equiformers.build_model(
         "equiformer-qm9", num_layers=1).config.avg_degree  # computed from the data
-    assert 200 < float(model.head.scale) < 2000  # training std of the gap in meV
+    assert 200 < float(model.output_scale("gap")) < 2000  # training std of the gap in meV
 
 
 def test_model_record_holds_the_ema_weights(trained):

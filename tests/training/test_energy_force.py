@@ -105,8 +105,8 @@ def test_energy_force_training_end_to_end(extxyz, tmp_path):
     from equiformers.data.datasets import build_dataset
     from equiformers.training.config import run_config_from_dict
 
-    train = build_dataset(run_config_from_dict(meta["run_config"]).data, "train", model.cutoff)
-    e0 = model.head.atom_reference[:, 0].double()
+    train = build_dataset(run_config_from_dict(meta["run_config"]).data, "train")
+    e0 = model.output_scaling["energy"].atom_reference.double()
     assert float(3 * e0[29] + e0[28]) == pytest.approx(float(train.target_array().mean()), abs=1e-6)  # float32 buffer
-    assert float(model.head.scale) == pytest.approx(
+    assert float(model.output_scale("energy")) == pytest.approx(
         float(np.sqrt(np.mean([np.square(train.frames.forces[i]).mean() for i in train.indices]))), rel=1e-6)

@@ -11,7 +11,7 @@ from equiformers.models.equiformer.heads_layout import merge_heads, split_heads
 from equiformers.nn import (BesselBasis, DepthwiseTensorProduct, EquivariantDropout, EquivariantLayerNorm,
                             EquivariantLinear, ExpNormalBasis, GateActivation, GaussianBasis, GraphDropPath,
                             PolynomialCutoff, SeparableTensorProduct)
-from equiformers.models.base import refresh_wigner_3j
+from equiformers.so3 import rebuild_constants
 from equiformers.ops.scatter import scatter_mean, scatter_sum, segment_softmax
 from equiformers.testing import random_rotation, wigner_D
 
@@ -56,7 +56,7 @@ def test_exact_wigner_matrices_are_orthogonal_representations(rotation):
 
 def test_depthwise_tensor_product_equivariant(rotation):
     tp = DepthwiseTensorProduct(IRREPS, SH, IRREPS).double()
-    refresh_wigner_3j(tp)
+    rebuild_constants(tp)
     x = IRREPS.randn(5, -1, dtype=torch.float64)
     vec = torch.randn(5, 3, dtype=torch.float64)
     weight = torch.randn(5, tp.weight_numel, dtype=torch.float64)
@@ -68,7 +68,7 @@ def test_depthwise_tensor_product_equivariant(rotation):
 
 def test_refresh_makes_clebsch_gordan_exact():
     tp = DepthwiseTensorProduct("1x2e", "1x2e", "1x2e").double()
-    refresh_wigner_3j(tp)
+    rebuild_constants(tp)
     buffers = {n: b for n, b in tp.named_buffers() if "_w3j_2_2_2" in n}
     assert buffers and all(torch.equal(b, o3.wigner_3j(2, 2, 2, dtype=torch.float64)) for b in buffers.values())
 
@@ -83,7 +83,7 @@ def test_attention_equivariant(rotation, cls):
     else:
         layer = MLPGraphAttention(irreps, sh_irreps, head, 2, [6, 8], nonlinear_message=cls == "mlp-nonlinear")
     layer = layer.double()
-    refresh_wigner_3j(layer)
+    rebuild_constants(layer)
     n, src, dst = 5, torch.tensor([0, 1, 2, 3, 4, 0, 2]), torch.tensor([1, 0, 0, 0, 3, 4, 4])
     vec = torch.randn(len(src), 3, dtype=torch.float64)
     radial = torch.randn(len(src), 6, dtype=torch.float64)

@@ -20,7 +20,7 @@ SMALL = {"num_layers": 2, "channels": [16, 8], "num_heads": 2, "readout_channels
 def _model(smooth: bool, **overrides):
     torch.manual_seed(0)
     model = equiformers.build_model("equiformer-md17-l2", **{**SMALL, **overrides}, smooth_cutoff=smooth)
-    model.head.set_standardization(torch.tensor([0.0]), torch.tensor([0.05]))  # 50 meV per unit output
+    model.set_output_statistics("energy", scale=0.05, shift=0.0)  # 50 meV per unit output
     return model.double().eval()
 
 
@@ -34,7 +34,7 @@ def _water_and_h_at(distance: float):
 
 
 def _energy_forces(model, atoms):
-    out = energy_forces_stress(model, collate([from_ase(atoms, model.cutoff)]))
+    out = energy_forces_stress(model, collate([model.prepare(from_ase(atoms))]))
     return float(out["energy"][0]), out["forces"].detach().numpy()
 
 

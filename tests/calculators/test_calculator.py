@@ -23,7 +23,7 @@ def model():
     torch.manual_seed(0)
     model = equiformers.build_model("equiformer-md17-l2", **SMALL)
     # a gentle surface for the dynamics tests: an untrained model scaled to 50 meV per unit output
-    model.head.set_standardization(torch.tensor([0.0]), torch.tensor([0.05]))
+    model.set_output_statistics("energy", scale=0.05, shift=0.0)
     return model
 
 
@@ -33,7 +33,7 @@ def test_calculator_equals_model(model, tmp_path):
     path = save_model(model, tmp_path / "model.pt")
     atoms.calc = EquiformerCalculator(path, device="cpu", dtype=torch.float64)
     reference_model = model.double()
-    direct = energy_forces_stress(reference_model, collate([from_ase(atoms, model.cutoff)]))
+    direct = energy_forces_stress(reference_model, collate([model.prepare(from_ase(atoms))]))
     assert atoms.get_potential_energy() == pytest.approx(float(direct["energy"][0]), abs=1e-12)
     np.testing.assert_allclose(atoms.get_forces(), direct["forces"].numpy(), atol=1e-12)
     model.float()
@@ -63,7 +63,7 @@ def test_nve_conserves_total_energy(model):
     """
     torch.manual_seed(0)
     wide = equiformers.build_model("equiformer-md17-l2", **SMALL, cutoff=12.0)
-    wide.head.set_standardization(torch.tensor([0.0]), torch.tensor([0.05]))
+    wide.set_output_statistics("energy", scale=0.05, shift=0.0)
     drift, kinetic, _ = nve_total_energy_range(wide, molecule("CH3OH"), steps=1000, seed=0)
     assert drift < 0.01 * kinetic, f"total energy varied by {drift:.2e} eV"
 

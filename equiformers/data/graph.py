@@ -1,0 +1,81 @@
+"""Graph construction declared by a model and applied by the data pipeline.
+
+A model says which edges it needs with a :class:`GraphSpec`; datasets yield structures
+without edges and the pipeline (``AtomisticModel.prepare``) builds them, so the cutoff
+lives in one place (the model config) and a dataset serves any model.
+
+Kinds:
+    ``radius``: every ordered pair closer than ``cutoff`` Å (periodic images included),
+    optionally only the ``max_neighbors`` nearest sources of each target atom (ties broken
+    by the pair order of the neighbour list, so the choice is deterministic).
+    ``fully_connected``: every ordered pair of distinct atoms of a molecule (no cutoff).
+"""
+
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, InvalidStructureError
+from . import keys as K
+from .neighbors import neighbor_list
+
+GRAPH_KINDS = ("radius", "fully_connected")
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """Which edges a model needs.
+
+    Example:
+        >>> from ase.build import molecule
+        >>> from equiformers.data import from_ase
+        >>> record = GraphSpec("radius", cutoff=1.2).build(from_ase(molecule("H2O")))
+        >>> record["edge_index"].shape
+        torch.Size([2, 4])
+    """
+
+    kind: str = "radius"
+    cutoff: Optional[float] = None
+    max_neighbors: Optional[int] = None
+
+    def __post_init__(self):
+        if self.kind not in GRAPH_KINDS:
+            raise ConfigError(f"graph kind must be one of {GRAPH_KINDS}, got {self.kind!r}")
+        if self.kind == "radius" and (self.cutoff is None or not self.cutoff > 0):
+            raise ConfigError(f"a radius graph needs a positive cutoff in Å, got {self.cutoff!r}")
+        if self.max_neighbors is not None and self.max_neighbors < 1:
+            raise ConfigError(f"max_neighbors must be a positive integer or null, got {self.max_neighbors}")
+
+    def build(self, record: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """``record`` with ``edge_index`` [2, E] and ``edge_cell_shift`` [E, 3] for this spec (a new dict)."""
+        pos = record[K.POSITIONS].detach().cpu().numpy().astype(np.float64)
+        if self.kind == "fully_connected":
+            if bool(record[K.PBC].any()):
+                raise InvalidStructureError("a fully connected graph is for molecules, not periodic cells")
+            n = pos.shape[0]
+            src, dst = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+            keep = src != dst
+            edge_index = np.stack([src[keep], dst[keep]]).astype(np.int64)
+            shifts = np.zeros((edge_index.shape[1], 3))
+        else:
+            cell = record[K.CELL][0].detach().cpu().numpy().astype(np.float64)
+            edge_index, shifts = neighbor_list(pos, self.cutoff, cell, record[K.PBC][0].cpu().numpy())
+            if self.max_neighbors is not None:
+                edge_index, shifts = _nearest(edge_index, shifts, pos, cell, self.max_neighbors)
+        out = dict(record)
+        out[K.EDGE_INDEX] = torch.from_numpy(edge_index)
+        out[K.EDGE_CELL_SHIFT] = torch.from_numpy(shifts)
+        return out
+
+
+def _nearest(edge_index: np.ndarray, shifts: np.ndarray, pos: np.ndarray, cell: np.ndarray, k: int):
+    """Keep the ``k`` shortest incoming edges of every target atom (stable: ties keep list order)."""
+    src, dst = edge_index
+    length = np.linalg.norm(pos[src] - pos[dst] + shifts @ cell, axis=1)
+    order = np.lexsort((np.arange(len(dst)), length, dst))  # by target, then length, then list order
+    ranked_dst = dst[order]
+    first = np.searchsorted(ranked_dst, ranked_dst, side="left")
+    keep = np.sort(order[np.arange(len(order)) - first < k])
+    return edge_index[:, keep], shifts[keep]

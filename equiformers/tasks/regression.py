@@ -1,0 +1,111 @@
+"""Regression of graph-level targets (QM9 properties and the like)."""
+
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..data.batching import collate, to_device
+from ..data.keys import unit_of
+from ..data.statistics import target_statistics
+from ..errors import ConfigError
+from .base import Task
+from .losses import regression_loss
+from .metrics import mae_per_target, rmse_per_target
+
+
+@dataclass
+class RegressionConfig:
+    """``loss``: ``l1`` or ``l2`` on standardised errors. ``standardize``: the model predicts
+    ``raw * std + mean`` of the training targets; if false, ``raw * output_scale + output_shift``
+    (default 1 and 0, in the target's unit)."""
+
+    type: str = "regression"
+    loss: str = "l1"
+    standardize: bool = True
+    output_scale: Optional[float] = None
+    output_shift: Optional[float] = None
+
+    def validate(self) -> None:
+        if self.loss not in ("l1", "l2"):
+            raise ConfigError(f"task.loss must be 'l1' or 'l2' for regression, got {self.loss!r}")
+        if self.standardize and (self.output_scale is not None or self.output_shift is not None):
+            raise ConfigError("task.output_scale/output_shift only apply with task.standardize: false")
+
+
+class RegressionTask(Task):
+    """Graph-level targets in physical units, one L1/L2 loss term on standardised errors, MAE per target."""
+
+    type = "regression"
+    Config = RegressionConfig
+
+    def default_heads(self) -> Dict[str, Dict[str, Any]]:
+        if len(self.targets) == 1:
+            return {self.targets[0]: {"type": "graph_scalar"}}
+        return {"graph": {"type": "graph_scalar", "outputs": list(self.targets)}}
+
+    def fit_output_statistics(self, model, train_set) -> None:
+        stats = target_statistics(train_set.target_array().double())
+        for i, name in enumerate(self.targets):
+            if self.config.standardize:
+                model.set_output_statistics(name, scale=stats["std"][i], shift=stats["mean"][i])
+            else:
+                model.set_output_statistics(name, scale=self.config.output_scale or 1.0,
+                                            shift=self.config.output_shift or 0.0)
+
+    def _stack(self, out, batch):
+        pred = torch.stack([out[t] for t in self.targets], dim=1)
+        target = torch.stack([batch[t].to(pred.dtype) for t in self.targets], dim=1)
+        return pred, target
+
+    def loss_terms(self, model, out, batch):
+        pred, target = self._stack(out, batch)
+        scale = torch.cat([model.output_scale(t) for t in self.targets])
+        return {"targets": (1.0, regression_loss(pred, target, scale, self.config.loss))}
+
+    def metrics(self, out, batch):
+        pred, target = self._stack(out, batch)
+        return {f"mae_{name}": (pred[:, i] - target[:, i]).abs().mean() for i, name in enumerate(self.targets)}
+
+    @property
+    def units(self) -> Dict[str, str]:
+        return {t: unit_of(t) for t in self.targets}
+
+    def evaluate(self, model, dataset, train_set, batch_size: int) -> Dict[str, Any]:
+        pred, target = predict_graphs(model, (dataset[i] for i in range(len(dataset))), self.targets, batch_size)
+        baseline = target_statistics(train_set.target_array().double())["mean"].numpy()
+        pred_t, tgt = torch.from_numpy(pred), torch.from_numpy(target)
+        return {
+            "num_graphs": int(len(dataset)), "units": self.units,
+            "mae": mae_per_target(pred_t, tgt, self.targets), "rmse": rmse_per_target(pred_t, tgt, self.targets),
+            "baseline_mae_train_mean": mae_per_target(
+                torch.from_numpy(np.broadcast_to(baseline, pred.shape).copy()), tgt, self.targets),
+            "_parity": {name: (pred[:, i], target[:, i]) for i, name in enumerate(self.targets)},
+        }
+
+
+@torch.no_grad()
+def predict_graphs(model, graphs: Iterable[Dict[str, torch.Tensor]], names: Sequence[str], batch_size: int = 64):
+    """Predictions and (if every graph has them) targets of prepared ``graphs``: two [M, T] float64
+    arrays (targets ``None`` otherwise)."""
+    device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
+    preds, targets, batch = [], [], []
+
+    def flush():
+        data = to_device(collate(batch), device, dtype)
+        out = model(data)
+        preds.append(torch.stack([out[n] for n in names], 1).double().cpu())
+        if all(n in data for n in names):
+            targets.append(torch.stack([data[n] for n in names], 1).double().cpu())
+        batch.clear()
+
+    for graph in graphs:
+        batch.append(graph)
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    pred = torch.cat(preds).numpy() if preds else np.zeros((0, len(names)))
+    target = torch.cat(targets).numpy() if targets and len(targets) == len(preds) else None
+    return pred, target
