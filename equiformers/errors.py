@@ -24,3 +24,7 @@ class CheckpointError(EquiformersError, ValueError):
 
 class DatasetError(EquiformersError, ValueError):
     """A dataset cannot be loaded: missing file, missing key, unknown target."""
+
+
+class TrainingError(EquiformersError, RuntimeError):
+    """Training cannot go on: a non-finite loss or weights (the last good checkpoint is kept)."""

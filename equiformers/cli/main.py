@@ -14,6 +14,7 @@ import csv
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 from ..errors import EquiformersError
@@ -43,36 +44,60 @@ def _cmd_train(args) -> None:
 
 def _print_metrics(metrics) -> None:
     units = metrics.get("units", {})
-    print(f"{metrics['split']} set: {metrics['num_graphs']} graphs")
+    where = metrics["data"] if "data" in metrics else f"{metrics['split']} set"
+    print(f"{where}: {metrics['num_graphs']} graphs")
     for name, mae in metrics["mae"].items():
         base = metrics["baseline_mae_train_mean"][name]
         unit = units.get(name, "")
         baseline = metrics.get("baseline_names", {}).get(name, "predicting the training mean")
-        print(f"  {name}: MAE {mae:.4g} {unit}  ({baseline}: {base:.4g} {unit}; ratio {mae / base:.3f})")
+        rmse = metrics.get("rmse", {}).get(name)
+        rmse_text = f", RMSE {rmse:.4g} {unit}" if rmse is not None else ""
+        print(f"  {name}: MAE {mae:.4g} {unit}{rmse_text}  ({baseline}: {base:.4g} {unit}; "
+              f"ratio {mae / max(base, 1e-300):.3f})")
+    per_element = metrics.get("force_mae_per_element")
+    if per_element:
+        unit = units.get("forces", "")
+        print("  force MAE per element: " + ", ".join(f"{el} {v:.4g} {unit}" for el, v in per_element.items()))
 
 
 def _cmd_evaluate(args) -> None:
-    from ..training.inference import evaluate
+    from ..training.inference import evaluate, evaluate_file
 
-    metrics = evaluate(args.checkpoint, args.split, args.output, args.batch_size)
+    if args.batch_size < 1:
+        raise EquiformersError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    if args.data:
+        metrics = evaluate_file(args.checkpoint, args.data, args.output, args.batch_size, args.energy_key,
+                                args.forces_key, args.npz_layout, progress=True)
+    else:
+        metrics = evaluate(args.checkpoint, args.split, args.output, args.batch_size, progress=True)
     _print_metrics(metrics)
     if args.output:
         print(f"metrics written to {args.output}")
+    if args.plots:
+        from ..training.plots import parity_plots
+
+        for path in parity_plots(metrics, Path(args.plots)):
+            print(f"parity plot: {path}")
 
 
 def _cmd_predict(args) -> None:
     from ..training.inference import predict
 
-    rows = predict(args.checkpoint, args.files, args.batch_size)
-    if args.output:
+    if args.batch_size < 1:
+        raise EquiformersError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    rows = predict(args.checkpoint, args.files, args.batch_size, extxyz=args.extxyz)
+    if args.output:  # a table of the per-structure numbers (per-atom forces go to --extxyz or JSON lines)
+        table = [{k: v for k, v in row.items() if not isinstance(v, list)} for row in rows]
         with open(args.output, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["file"])
+            writer = csv.DictWriter(handle, fieldnames=list(table[0]) if table else ["file"])
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(table)
         print(f"{len(rows)} predictions written to {args.output}")
     else:
         for row in rows:
             print(json.dumps(row))
+    if args.extxyz:
+        print(f"structures with predicted energies/forces written to {args.extxyz}")
 
 
 def configure_logging(verbose: bool = False) -> None:
@@ -98,16 +123,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. training.lr=1e-3")
     p.set_defaults(func=_cmd_train)
-    p = sub.add_parser("evaluate", help="metrics of a saved model on a split of its dataset")
+    p = sub.add_parser("evaluate", help="metrics of a saved model on a split of its dataset, or on a labelled file")
     p.add_argument("checkpoint")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--data", help="a labelled file to score instead (.npz MD17/rMD17/MD22, extxyz, ASE db, ...)")
+    p.add_argument("--energy-key", default="energy", help="with --data: info key of the energies (eV)")
+    p.add_argument("--forces-key", default="forces", help="with --data: array key of the forces (eV/Å)")
+    p.add_argument("--npz-layout", default="auto", choices=["auto", "md17", "rmd17"])
     p.add_argument("--output", help="write the metrics as JSON here")
+    p.add_argument("--plots", help="write parity plots (PNG) into this folder")
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(func=_cmd_evaluate)
     p = sub.add_parser("predict", help="predict properties of structures in any file ASE reads")
     p.add_argument("checkpoint")
     p.add_argument("files", nargs="+")
     p.add_argument("--output", help="write a CSV here instead of JSON lines to stdout")
+    p.add_argument("--extxyz", help="energy models: also write the structures with predicted energy, forces "
+                                    "(and stress) to this extended-XYZ file")
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(func=_cmd_predict)
     from .simulate import add_commands

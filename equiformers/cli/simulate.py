@@ -1,32 +1,86 @@
 """``equiformers md``, ``equiformers relax`` and ``equiformers data``: ASE driven by a saved model."""
 
+import math
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError
+
+
+def check_ranges(args, positive=(), non_negative=()) -> None:
+    """Raise a one-line :class:`ConfigError` naming the first option out of range (NaN and inf included).
+
+    Options are given by their ``args`` attribute names; the message names the flag the user typed."""
+    for names, rule, ok in ((positive, "> 0", lambda v: v > 0), (non_negative, ">= 0", lambda v: v >= 0)):
+        for name in names:
+            value = getattr(args, name)
+            if not (math.isfinite(value) and ok(value)):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a finite number {rule}, got {value}")
+
+
+def read_frame(path: str, index: int):
+    """Frame ``index`` of a structure file; negative indices count from the end, as in Python."""
+    from ..training.inference import read_structures
+
+    frames = read_structures(path)
+    if not -len(frames) <= index < len(frames):
+        raise ConfigError(f"--frame {index} is out of range: {path} has {len(frames)} frame(s) "
+                          f"(valid: {-len(frames)} to {len(frames) - 1}; negative counts from the end)")
+    return frames[index]
+
+
+def load_calculator(args):
+    import torch
+
+    from ..calculators import EquiformerCalculator
+
+    return EquiformerCalculator(args.checkpoint, device=args.device,
+                                dtype=torch.float64 if args.float64 else torch.float32)
+
+
+def set_initial_momenta(atoms, args, rng) -> None:
+    """Maxwell-Boltzmann velocities at ``--temperature`` (rest at 0 K) unless ``--keep-momenta``.
+
+    A frame written by MD carries the momenta of that run's temperature; keeping them silently would
+    ignore ``--temperature``, so replacing or keeping them is always reported."""
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+    had_momenta = bool(atoms.get_momenta().any())
+    input_temperature = atoms.get_temperature() if had_momenta else 0.0
+    if args.keep_momenta:
+        print(f"note: keeping the input frame's momenta (T = {input_temperature:.0f} K; --keep-momenta)"
+              if had_momenta else "note: the input frame has no momenta, so --keep-momenta starts from rest",
+              flush=True)
+        return
+    if args.temperature > 0:
+        MaxwellBoltzmannDistribution(atoms, temperature_K=args.temperature, rng=rng)
+        replacement = f"Maxwell-Boltzmann velocities at {args.temperature:g} K"
+    else:
+        atoms.set_momenta(np.zeros((len(atoms), 3)))
+        replacement = "zero velocities (--temperature 0)"
+    if had_momenta:
+        print(f"note: the input frame's momenta (T = {input_temperature:.0f} K) were replaced by {replacement}; "
+              "--keep-momenta keeps them", flush=True)
+
 
 def run_md(args) -> None:
     """Molecular dynamics (NVE velocity Verlet, or Langevin NVT with --temperature and --friction)."""
-    import torch
     from ase import units
     from ase.io.trajectory import Trajectory
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
     from ase.md.verlet import VelocityVerlet
 
-    from ..calculators import EquiformerCalculator
-    from ..training.inference import read_structures
-
-    atoms = read_structures(args.structure)[args.frame]
-    atoms.calc = EquiformerCalculator(args.checkpoint, device=args.device,
-                                      dtype=torch.float64 if args.float64 else torch.float32)
+    check_ranges(args, positive=("timestep", "interval", "log_interval"),
+                 non_negative=("steps", "temperature", "friction"))
+    atoms = read_frame(args.structure, args.frame)
+    atoms.calc = load_calculator(args)
     if not atoms.calc.model.smooth_at_cutoff:
         print("note: this model was trained with smooth_cutoff off (the paper's softmax): its energy jumps "
               "when a pair crosses the cutoff, so NVE energy drifts in steps; train with "
               "model.smooth_cutoff: true for MD", flush=True)
     rng = np.random.default_rng(args.seed)
-    if args.temperature > 0 and not atoms.get_momenta().any():
-        MaxwellBoltzmannDistribution(atoms, temperature_K=args.temperature, rng=rng)
+    set_initial_momenta(atoms, args, rng)
     dt = args.timestep * units.fs
     if args.friction > 0:
         dyn = Langevin(atoms, timestep=dt, temperature_K=args.temperature, friction=args.friction / units.fs,
@@ -47,16 +101,12 @@ def run_md(args) -> None:
 
 def run_relax(args) -> None:
     """Geometry optimisation (BFGS or FIRE) to ``--fmax``; writes the trajectory and the final structure."""
-    import torch
     from ase.io import write
     from ase.optimize import BFGS, FIRE
 
-    from ..calculators import EquiformerCalculator
-    from ..training.inference import read_structures
-
-    atoms = read_structures(args.structure)[args.frame]
-    atoms.calc = EquiformerCalculator(args.checkpoint, device=args.device,
-                                      dtype=torch.float64 if args.float64 else torch.float32)
+    check_ranges(args, positive=("fmax",), non_negative=("steps",))
+    atoms = read_frame(args.structure, args.frame)
+    atoms.calc = load_calculator(args)
     start = atoms.get_potential_energy()
     optimiser = {"bfgs": BFGS, "fire": FIRE}[args.optimizer](atoms, trajectory=args.output, logfile="-")
     converged = optimiser.run(fmax=args.fmax, steps=args.steps)
@@ -70,6 +120,7 @@ def run_relax(args) -> None:
 def run_data_md17_xtb(args) -> None:
     from ..data.generate_xtb import MDSettings, generate_md17_xtb
 
+    check_ranges(args, positive=("interval", "timestep"), non_negative=("steps", "temperature"))
     settings = MDSettings(steps=args.steps, interval=args.interval, timestep_fs=args.timestep,
                           temperature_K=args.temperature, seed=args.seed)
     path = generate_md17_xtb(args.molecule, args.output, settings, smiles=args.smiles)
@@ -85,7 +136,10 @@ def add_commands(sub) -> None:
     p.add_argument("structure", help="any file ASE reads")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--timestep", type=float, default=0.5, help="fs")
-    p.add_argument("--temperature", type=float, default=300.0, help="K: initial velocities (and Langevin target)")
+    p.add_argument("--temperature", type=float, default=300.0,
+                   help="K: Maxwell-Boltzmann initial velocities (replacing the frame's momenta) and Langevin target")
+    p.add_argument("--keep-momenta", action="store_true",
+                   help="start from the input frame's momenta instead of drawing velocities at --temperature")
     p.add_argument("--friction", type=float, default=0.0, help="1/fs; > 0 selects Langevin NVT, 0 is NVE")
     p.add_argument("--interval", type=int, default=10, help="write every N steps")
     p.add_argument("--log-interval", type=int, default=100)

@@ -9,7 +9,8 @@ from ..errors import ConfigError, DatasetError
 
 
 @lru_cache(maxsize=4)
-def _frames(path: str, layout: str, energy_key: str, forces_key: str):
+def read_frames(path: str, layout: str = "auto", energy_key: str = "energy", forces_key: str = "forces"):
+    """Frames of a labelled file: ``.npz`` (MD17/rMD17/MD22 layouts) or anything ASE reads (cached)."""
     from .frames import read_ase_frames, read_npz_frames
 
     if path.endswith(".npz"):
@@ -30,7 +31,7 @@ def build_dataset(data_config, split: str):
 
         if not data_config.path:
             raise ConfigError("data.path is required for dataset 'frames' (an .npz, .extxyz, .db, ... file)")
-        frames = _frames(str(data_config.path), data_config.npz_layout, data_config.energy_key,
+        frames = read_frames(str(data_config.path), data_config.npz_layout, data_config.energy_key,
                          data_config.forces_key)
         splits = frame_split(len(frames), data_config.train_size or 950, data_config.val_size or 50,
                              data_config.split_seed)

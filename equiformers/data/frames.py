@@ -23,7 +23,7 @@ import torch
 
 from ..errors import DatasetError
 from .atomic_data import AtomicData, from_arrays
-from .keys import ENERGY, FORCES, unit_of
+from .keys import ENERGY, FORCES, STRESS, unit_of
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,22 @@ class Frames:
     forces: list  # M arrays [N_i, 3]
     cells: Optional[list] = None
     pbc: Optional[list] = None
+    stress: Optional[list] = None  # M arrays [3, 3] eV/Å^3, when every frame has one
 
     def __len__(self) -> int:
         return len(self.positions)
+
+    def check_finite(self, source) -> "Frames":
+        """Raise :class:`DatasetError` naming ``source``, the first bad frame and the key when a
+        position, energy or force is NaN or infinite (one such value would turn a model into NaN)."""
+        for name, values in (("positions", self.positions), ("energy", self.energy), ("forces", self.forces),
+                             ("stress", self.stress or [])):
+            for i, value in enumerate(values):
+                if not np.all(np.isfinite(value)):
+                    bad = int(np.sum(~np.isfinite(value)))
+                    raise DatasetError(f"{source}, frame {i}: {name} contains {bad} NaN or infinite value(s); "
+                                       "remove or fix that frame")
+        return self
 
 
 def read_npz_frames(path, layout: str = "auto") -> Frames:
@@ -77,7 +90,7 @@ def read_npz_frames(path, layout: str = "auto") -> Frames:
                            f"energies {energy.shape}, forces {forces.shape}")
     log.info("%s: %d frames of %d atoms (%s layout); energies and forces converted from kcal/mol to eV",
              path, len(energy), len(numbers), layout)
-    return Frames(list(positions), [numbers] * len(energy), energy, list(forces))
+    return Frames(list(positions), [numbers] * len(energy), energy, list(forces)).check_finite(path)
 
 
 def read_ase_frames(path, energy_key: str = "energy", forces_key: str = "forces", index: str = ":") -> Frames:
@@ -102,7 +115,25 @@ def read_ase_frames(path, energy_key: str = "energy", forces_key: str = "forces"
     return Frames([a.get_positions() for a in images], [a.get_atomic_numbers() for a in images],
                   np.asarray(energies, dtype=np.float64), forces,
                   cells=[a.cell.array if p else None for a, p in zip(images, periodic)],
-                  pbc=[a.pbc.copy() for a in images])
+                  pbc=[a.pbc.copy() for a in images], stress=_stresses(images)).check_finite(path)
+
+
+def _stresses(images) -> Optional[list]:
+    """Each periodic frame's stress as [3, 3] eV/Å^3 (from ``info["stress"]`` or the calculator, Voigt
+    or full), or ``None`` unless every frame is periodic and has one."""
+    out = []
+    for atoms in images:
+        value = atoms.info.get("stress")
+        if value is None and atoms.calc is not None:
+            value = getattr(atoms.calc, "results", {}).get("stress")
+        if value is None or not atoms.pbc.all():
+            return None
+        value = np.asarray(value, dtype=np.float64).reshape(-1)
+        if value.size == 6:  # Voigt order xx, yy, zz, yz, xz, xy
+            xx, yy, zz, yz, xz, xy = value
+            value = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+        out.append(value.reshape(3, 3))
+    return out
 
 
 def _frame_value(atoms, key: str, where: str, path, i: int):
@@ -126,7 +157,8 @@ def frame_split(num_frames: int, train: int = 950, val: int = 50, seed: int = 0)
 
 
 class FramesDataset(torch.utils.data.Dataset):
-    """Atomic-data dicts with ``energy`` [1] (eV) and ``forces`` [N, 3] (eV/Å) for selected frames."""
+    """Atomic-data dicts with ``energy`` [1] (eV), ``forces`` [N, 3] (eV/Å) and, when the frames have
+    it, ``stress`` [1, 3, 3] (eV/Å^3) for selected frames."""
 
     units = {ENERGY: unit_of(ENERGY), FORCES: unit_of(FORCES)}
 
@@ -142,9 +174,13 @@ class FramesDataset(torch.utils.data.Dataset):
     def __getitem__(self, item: int) -> AtomicData:
         i = int(self.indices[item])
         f = self.frames
-        return from_arrays(f.positions[i], f.numbers[i], self.cutoff,
-                           cell=f.cells[i] if f.cells else None, pbc=f.pbc[i] if f.pbc else None,
-                           targets={ENERGY: f.energy[i], FORCES: f.forces[i]}, name=f"{self.name} {i}")
+        targets = {ENERGY: f.energy[i], FORCES: f.forces[i]}
+        record = from_arrays(f.positions[i], f.numbers[i], self.cutoff,
+                             cell=f.cells[i] if f.cells else None, pbc=f.pbc[i] if f.pbc else None,
+                             targets=targets, name=f"{self.name} {i}")
+        if f.stress is not None:
+            record[STRESS] = torch.as_tensor(f.stress[i], dtype=torch.float64).reshape(1, 3, 3)
+        return record
 
     def target_array(self) -> torch.Tensor:
         return torch.from_numpy(self.frames.energy[self.indices]).reshape(-1, 1)

@@ -6,11 +6,18 @@ builds the molecule from SMILES (RDKit, ETKDG), relaxes it with xTB, runs Langev
 its energy (eV) and forces (eV/Å). Frames are appended to ``<name>.extxyz`` as they come, so
 an interrupted run resumes from its last complete frame; at the end ``<name>.npz`` is written
 in the revised-MD17 layout (kcal/mol).
+
+The settings that determine the trajectory are stored next to the frames in
+``<name>.settings.json`` (written before the first frame), so that a rerun with other settings
+into the same folder stops with an error instead of appending to, or returning, frames of
+another trajectory. ``steps`` is not one of them: asking for more steps extends the same run.
 """
 
 import io
+import json
 import os
-from dataclasses import dataclass
+import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -40,6 +47,50 @@ class MDSettings:
     temperature_K: float = 500.0
     friction_per_fs: float = 0.01
     seed: int = 0
+
+
+METHOD = "GFN2-xTB"
+
+
+def trajectory_identity(name: str, smiles: str, settings: MDSettings) -> dict:
+    """Everything that determines the frames; two runs may share a file only if all of it agrees.
+
+    ``steps`` is left out on purpose: a longer run of the same trajectory resumes and extends it."""
+    fields = {key: value for key, value in asdict(settings).items() if key != "steps"}
+    return {"molecule": name, "smiles": smiles, "method": METHOD, **fields}
+
+
+def settings_path(xyz: Path) -> Path:
+    return xyz.with_name(xyz.stem + ".settings.json")
+
+
+def write_settings(path: Path, identity: dict) -> None:
+    """Atomically (temp file in the same folder, then ``os.replace``): a crash never leaves half a file."""
+    from .. import __version__
+
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(handle, "w") as stream:
+        json.dump({**identity, "equiformers_version": __version__}, stream, indent=1)
+        stream.write("\n")
+    os.replace(tmp, path)
+
+
+def check_existing_frames(xyz: Path, identity: dict) -> None:
+    """Refuse to resume (or return) frames whose settings differ from ``identity`` or are unknown."""
+    sidecar = settings_path(xyz)
+    present = [str(path) for path in (xyz, sidecar, xyz.with_suffix(".npz")) if path.is_file()]
+    start_over = f"choose another output folder (--output), or delete {' '.join(present)} to regenerate them"
+    if not sidecar.is_file():
+        raise DatasetError(f"{xyz} holds frames without a settings file {sidecar.name} (written by an older "
+                           f"equiformers), so their temperature, seed and timestep are unknown; {start_over}")
+    try:
+        stored = json.loads(sidecar.read_text())
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"cannot read {sidecar}: {err}; {start_over}") from None
+    differences = [f"{key}: {stored.get(key, 'missing')} in {sidecar}, {value} requested"
+                   for key, value in identity.items() if stored.get(key) != value]
+    if differences:
+        raise DatasetError(f"{xyz} holds frames of other settings ({'; '.join(differences)}); {start_over}")
 
 
 def _require(module: str):
@@ -120,6 +171,11 @@ def generate_md17_xtb(name: str, output_dir="data", settings: Optional[MDSetting
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     xyz = out / f"{name}.extxyz"
+    identity = trajectory_identity(name, smiles, settings)
+    if xyz.is_file() and xyz.stat().st_size > 0:
+        check_existing_frames(xyz, identity)
+    else:  # no frames yet: any older settings file describes nothing, so it is replaced
+        write_settings(settings_path(xyz), identity)
     atoms = molecule_from_smiles(smiles, settings.seed)
     atoms.calc = xtb_calculator()
     done = _complete_frames(xyz, len(atoms))

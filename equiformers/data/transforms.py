@@ -48,3 +48,37 @@ def permute_atoms(data: AtomicData, perm: torch.Tensor) -> AtomicData:
             value = inverse.to(value.device)[value]
         out[key] = value
     return out
+
+
+def permute_blocks(data: AtomicData, perm: torch.Tensor) -> AtomicData:
+    """Relabel the blocks of ONE graph: new block ``b`` is old block ``perm[b]`` (a new dict).
+
+    Block-level fields (``block_type``, ``segment``, ...) are reordered; fields whose values index
+    blocks (``block_index``, ``block_edge_index``) are mapped to the new labels; atoms keep their
+    order. A model over blocks must give the same graph outputs.
+
+    Example:
+        >>> record = {"num_atoms": torch.tensor([3]), "num_blocks": torch.tensor([2]),
+        ...           "block_index": torch.tensor([0, 0, 1]), "block_type": torch.tensor([7, 9])}
+        >>> out = permute_blocks(record, torch.tensor([1, 0]))
+        >>> out["block_index"].tolist(), out["block_type"].tolist()
+        ([1, 1, 0], [9, 7])
+    """
+    num_blocks = data[K.NUM_BLOCKS]
+    if num_blocks.numel() != 1:
+        raise DatasetError(f"permute_blocks works on one graph, got a batch of {num_blocks.numel()}")
+    n = int(num_blocks)
+    perm = torch.as_tensor(perm, dtype=torch.long, device=num_blocks.device)
+    if perm.shape != (n,) or not torch.equal(perm.sort().values, torch.arange(n, device=perm.device)):
+        raise DatasetError(f"perm must be a permutation of 0..{n - 1}, got {perm.tolist()[:10]}")
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(n, device=perm.device)
+    out: AtomicData = {}
+    for key, value in data.items():
+        f = K.field(key)
+        if f.level == "block":
+            value = value.index_select(f.cat_dim, perm.to(value.device))
+        if f.index_space == "blocks":
+            value = inverse.to(value.device)[value]
+        out[key] = value
+    return out

@@ -9,7 +9,8 @@ section of a run config, never by a dataset's name.
     task: {type: energy_forces, force_weight: 80, loss: l2mae}
 """
 
-from typing import Any, ClassVar, Dict, List, Tuple
+import sys
+from typing import Any, ClassVar, Dict, Iterator, List, Tuple
 
 import torch
 
@@ -74,9 +75,10 @@ class Task:
         """Display unit of each metric's output."""
         raise NotImplementedError
 
-    def evaluate(self, model, dataset, train_set, batch_size: int) -> Dict[str, Any]:
+    def evaluate(self, model, dataset, train_set, batch_size: int, progress: bool = False) -> Dict[str, Any]:
         """Metrics on a whole dataset: ``num_graphs``, ``units``, ``mae``, ``rmse``,
-        ``baseline_mae_train_mean`` and ``_parity`` (name -> (predicted, reference) arrays)."""
+        ``baseline_mae_train_mean`` and ``_parity`` (name -> (predicted, reference) arrays).
+        ``progress`` shows a progress bar on stderr."""
         raise NotImplementedError
 
 
@@ -106,3 +108,20 @@ def metric_display(unit: str) -> Tuple[float, str]:
     if unit.startswith("eV"):
         return 1000.0, "m" + unit
     return 1.0, unit
+
+
+def batches(dataset, batch_size: int, progress: bool = False, description: str = "evaluating",
+            device=None, dtype=None) -> Iterator[Dict[str, torch.Tensor]]:
+    """Collated batches of ``dataset`` in order (moved to ``device``/``dtype`` if given), with an
+    optional progress bar on stderr, so that a long evaluation is never a silent wait."""
+    from ..data.batching import collate, to_device
+
+    starts = range(0, len(dataset), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=f"{description} ({len(dataset)} structures)", unit="batch", file=sys.stderr,
+                      leave=False)
+    for start in starts:
+        batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+        yield batch if device is None else to_device(batch, device, dtype)

@@ -7,14 +7,13 @@ import numpy as np
 import torch
 
 from ..data import keys as K
-from ..data.batching import collate, to_device
 from ..data.statistics import fit_atom_energies, force_rms
 from ..errors import ConfigError
-from .base import Task, metric_display
+from .base import Task, batches, metric_display
 from .forces import FORCES, energy_forces_stress
 from .losses import vector_loss
 
-ENERGY = "energy"
+ENERGY, STRESS = K.ENERGY, K.STRESS
 
 
 @dataclass
@@ -109,26 +108,36 @@ class EnergyForceTask(Task):
     def units(self):
         return {ENERGY: metric_display("eV")[1], FORCES: metric_display("eV/Å")[1]}
 
-    def evaluate(self, model, dataset, train_set, batch_size: int) -> Dict[str, Any]:
-        """Energy MAE (meV) and force-component MAE (meV/Å), next to predicting the training-mean
-        energy and zero forces."""
+    def evaluate(self, model, dataset, train_set, batch_size: int, progress: bool = False) -> Dict[str, Any]:
+        """Energy MAE (meV), force-component MAE (meV/Å; also per element) and, when the data has
+        stresses, stress MAE (meV/Å^3), next to predicting the training-mean energy and zero forces."""
         device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
-        energies, forces = [[], []], [[], []]
-        for start in range(0, len(dataset), batch_size):
-            batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
-            out = energy_forces_stress(model, to_device(batch, device, dtype))
-            energies[0].append(out[ENERGY].double().cpu()), energies[1].append(batch[ENERGY])
-            forces[0].append(out[FORCES].double().cpu()), forces[1].append(batch[FORCES])
-        e_pred, e_ref = (torch.cat(x).numpy() * metric_display("eV")[0] for x in energies)
-        f_pred, f_ref = (torch.cat(x).numpy().reshape(-1) * metric_display("eV/Å")[0] for x in forces)
-        train_mean = float(train_set.target_array().mean()) * metric_display("eV")[0]
+        pred, ref, numbers = {ENERGY: [], FORCES: [], STRESS: []}, {ENERGY: [], FORCES: [], STRESS: []}, []
+        for batch in batches(dataset, batch_size, progress, "testing", device, dtype):
+            with_stress = STRESS in batch
+            out = energy_forces_stress(model, batch, compute_stress=with_stress)
+            for key in (ENERGY, FORCES) + ((STRESS,) if with_stress else ()):
+                pred[key].append(out[key].double().cpu().reshape(-1))
+                ref[key].append(batch[key].double().cpu().reshape(-1))
+            numbers.append(batch[K.ATOMIC_NUMBERS].cpu().repeat_interleave(3))
+        names = [k for k in (ENERGY, FORCES, STRESS) if pred[k]]
+        units = {ENERGY: "eV", FORCES: "eV/Å", STRESS: "eV/Å^3"}
+        factor = {k: metric_display(units[k])[0] for k in names}
+        p = {k: torch.cat(pred[k]).numpy() * factor[k] for k in names}
+        r = {k: torch.cat(ref[k]).numpy() * factor[k] for k in names}
+        train_mean = float(train_set.target_array().mean()) * factor[ENERGY]
+        z = torch.cat(numbers).numpy()
+        from ase.data import chemical_symbols
+
+        force_error = np.abs(p[FORCES] - r[FORCES])
+        per_element = {chemical_symbols[int(e)]: float(force_error[z == e].mean()) for e in np.unique(z)}
         return {
-            "num_graphs": int(len(dataset)), "units": self.units,
-            "mae": {ENERGY: float(np.abs(e_pred - e_ref).mean()), FORCES: float(np.abs(f_pred - f_ref).mean())},
-            "rmse": {ENERGY: float(np.sqrt(np.square(e_pred - e_ref).mean())),
-                     FORCES: float(np.sqrt(np.square(f_pred - f_ref).mean()))},
-            "baseline_mae_train_mean": {ENERGY: float(np.abs(e_ref - train_mean).mean()),
-                                        FORCES: float(np.abs(f_ref).mean())},
-            "baseline_names": {FORCES: "zero forces"},
-            "_parity": {ENERGY: (e_pred, e_ref), FORCES: (f_pred, f_ref)},
+            "num_graphs": int(len(dataset)), "units": {k: metric_display(units[k])[1] for k in names},
+            "mae": {k: float(np.abs(p[k] - r[k]).mean()) for k in names},
+            "rmse": {k: float(np.sqrt(np.square(p[k] - r[k]).mean())) for k in names},
+            "baseline_mae_train_mean": {ENERGY: float(np.abs(r[ENERGY] - train_mean).mean()),
+                                        **{k: float(np.abs(r[k]).mean()) for k in names if k != ENERGY}},
+            "baseline_names": {FORCES: "zero forces", STRESS: "zero stress"},
+            "force_mae_per_element": per_element,
+            "_parity": {k: (p[k], r[k]) for k in names},
         }

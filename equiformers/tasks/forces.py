@@ -11,7 +11,7 @@ import torch
 
 from ..data import keys as K
 
-FORCES = "forces"
+FORCES = K.FORCES
 
 
 def has_direct_forces(model) -> bool:

@@ -1,16 +1,15 @@
 """Regression of graph-level targets (QM9 properties and the like)."""
 
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 import torch
 
-from ..data.batching import collate, to_device
 from ..data.keys import unit_of
 from ..data.statistics import target_statistics
-from ..errors import ConfigError
-from .base import Task
+from ..errors import ConfigError, DatasetError
+from .base import Task, batches
 from .losses import regression_loss
 from .metrics import mae_per_target, rmse_per_target
 
@@ -72,8 +71,10 @@ class RegressionTask(Task):
     def units(self) -> Dict[str, str]:
         return {t: unit_of(t) for t in self.targets}
 
-    def evaluate(self, model, dataset, train_set, batch_size: int) -> Dict[str, Any]:
-        pred, target = predict_graphs(model, (dataset[i] for i in range(len(dataset))), self.targets, batch_size)
+    def evaluate(self, model, dataset, train_set, batch_size: int, progress: bool = False) -> Dict[str, Any]:
+        pred, target = predict_graphs(model, dataset, self.targets, batch_size, progress)
+        if target is None:
+            raise DatasetError(f"the data has no {self.targets} targets to evaluate against")
         baseline = target_statistics(train_set.target_array().double())["mean"].numpy()
         pred_t, tgt = torch.from_numpy(pred), torch.from_numpy(target)
         return {
@@ -86,26 +87,17 @@ class RegressionTask(Task):
 
 
 @torch.no_grad()
-def predict_graphs(model, graphs: Iterable[Dict[str, torch.Tensor]], names: Sequence[str], batch_size: int = 64):
-    """Predictions and (if every graph has them) targets of prepared ``graphs``: two [M, T] float64
-    arrays (targets ``None`` otherwise)."""
+def predict_graphs(model, graphs: Sequence[Dict[str, torch.Tensor]], names: Sequence[str], batch_size: int = 64,
+                   progress: bool = False):
+    """Predictions and (if every graph has them) targets of prepared ``graphs`` (a dataset or a
+    list): two [M, T] float64 arrays (targets ``None`` otherwise)."""
     device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
-    preds, targets, batch = [], [], []
-
-    def flush():
-        data = to_device(collate(batch), device, dtype)
+    preds, targets = [], []
+    for data in batches(graphs, batch_size, progress, "predicting", device, dtype):
         out = model(data)
         preds.append(torch.stack([out[n] for n in names], 1).double().cpu())
         if all(n in data for n in names):
             targets.append(torch.stack([data[n] for n in names], 1).double().cpu())
-        batch.clear()
-
-    for graph in graphs:
-        batch.append(graph)
-        if len(batch) == batch_size:
-            flush()
-    if batch:
-        flush()
     pred = torch.cat(preds).numpy() if preds else np.zeros((0, len(names)))
     target = torch.cat(targets).numpy() if targets and len(targets) == len(preds) else None
     return pred, target

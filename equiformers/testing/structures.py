@@ -34,3 +34,27 @@ def random_molecule(num_atoms: int, elements=(1, 6, 7, 8, 9), seed: int = 0, min
         if all(np.linalg.norm(p - q) >= min_distance for q in positions):
             positions.append(p)
     return Atoms(numbers=rng.choice(elements, num_atoms), positions=np.array(positions))
+
+
+def heavy_atom_blocks(record):
+    """``record`` with small-molecule blocks (EPT's convention): one block per heavy atom with the
+    hydrogens nearest to it; ``block_type`` is the heavy atom's atomic number.
+
+    Adds ``block_index`` [N], ``block_type`` [Nb] and ``num_blocks`` [1].
+    """
+    import torch
+
+    from ..data import keys as K
+
+    z, pos = record[K.ATOMIC_NUMBERS], record[K.POSITIONS]
+    heavy = torch.nonzero(z > 1).squeeze(-1)
+    if heavy.numel() == 0:
+        heavy = torch.arange(len(z))
+    nearest = torch.cdist(pos, pos[heavy]).argmin(dim=1)
+    block_of_atom = torch.where(z > 1, torch.searchsorted(heavy, torch.arange(len(z))), nearest) \
+        if (z > 1).any() else torch.arange(len(z))
+    out = dict(record)
+    out[K.BLOCK_INDEX] = block_of_atom
+    out[K.BLOCK_TYPE] = z[heavy]
+    out[K.NUM_BLOCKS] = torch.tensor([heavy.numel()])
+    return out

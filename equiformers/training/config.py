@@ -173,6 +173,8 @@ def apply_overrides(raw: Dict[str, Any], overrides: List[str]) -> Dict[str, Any]
     raw = copy.deepcopy(raw)
     for text in overrides:
         path, value = parse_override(text)
+        if path == ["data", "path"] and isinstance(value, str):
+            value = str(Path(value).expanduser().resolve())  # relative to where the command runs
         node = raw
         for part in path[:-1]:
             if isinstance(node.get(part), str) and part == "model":
@@ -213,4 +215,22 @@ def load_run_config(path: Union[str, Path], overrides: Optional[List[str]] = Non
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    raw = _resolve_data_path(raw, path.parent)
     return run_config_from_dict(apply_overrides(raw, overrides or []))
+
+
+def _resolve_data_path(raw: Dict[str, Any], config_dir: Path) -> Dict[str, Any]:
+    """Make ``data.path`` absolute, so that a run (and the model file that records its config) works
+    from any directory: a relative path is taken from the current directory when the file is there,
+    else from the config file's folder when it is there, else from the current directory (data that
+    is yet to be generated, as in the README's flow). Command-line overrides are from the current
+    directory."""
+    data = raw.get("data") if isinstance(raw, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("path"), str):
+        return raw
+    given = Path(data["path"]).expanduser()
+    if given.is_absolute():
+        return raw
+    beside_config = config_dir / given
+    resolved = beside_config if not given.exists() and beside_config.exists() else given
+    return {**raw, "data": {**data, "path": str(resolved.resolve())}}

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..data import keys as K
+from ..errors import TrainingError
 from ..nn import EquivariantLayerNorm
 from ..nn.radial import RADIAL_BASES
 from ..tasks.base import Task
@@ -42,8 +43,8 @@ class TaskModule(L.LightningModule):
         self.model, self.task = model, task
         self.targets, self.units = list(task.targets), dict(task.units)
         self.training_config, self.run_config = training, run_config
-        self._budget_start = None
-        self._elapsed_before = 0.0
+        self._clock_start = None  # monotonic time of this (re)start's first step
+        self._elapsed_before = 0.0  # training seconds of earlier runs (from the checkpoint)
 
     def forward(self, batch):
         return self.model(batch)
@@ -67,7 +68,16 @@ class TaskModule(L.LightningModule):
         out = self.task.predict(self.model, batch, training=stage == "train")
         terms = self.task.loss_terms(self.model, out, batch)
         loss = sum(weight * value for weight, value in terms.values())
+        if stage == "train" and not torch.isfinite(loss):
+            # stop before the optimiser step spreads NaN into every weight; checkpoints written so far
+            # (and no model.pt) are all that remain, so nothing good is overwritten by a NaN model
+            values = ", ".join(f"{name} {float(value.detach()):.4g}" for name, (_, value) in terms.items())
+            raise TrainingError(f"non-finite training loss at step {self.global_step} ({values}); stopped without "
+                                "saving. Check the data for extreme values, or lower training.lr / set "
+                                "training.grad_clip; the last good checkpoint is in output_dir/checkpoints")
         self.log_metric(f"{stage}/loss", loss.detach(), batch, prog_bar=stage != "test")
+        if stage == "train":  # per logged step too, so that a run shorter than an epoch has a curve
+            self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, batch_size=1)
         if len(terms) > 1:
             for name, (_, value) in terms.items():
                 self.log_metric(f"{stage}/loss_{name}", value.detach(), batch)
@@ -77,18 +87,21 @@ class TaskModule(L.LightningModule):
         return loss
 
     # --- schedule: progress through whichever budget (steps or time) runs out first ---
+    def elapsed_s(self) -> float:
+        """Wall-clock seconds of training so far, across resumes."""
+        return self._elapsed_before + (time.monotonic() - self._clock_start if self._clock_start else 0.0)
+
     def _progress(self) -> float:
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         progress = self.global_step / total
         budget = self.training_config.max_time_minutes
         if budget:
-            if self._budget_start is None:
-                self._budget_start = time.monotonic()
-            elapsed = self._elapsed_before + time.monotonic() - self._budget_start
-            progress = max(progress, elapsed / (60.0 * budget))
+            progress = max(progress, self.elapsed_s() / (60.0 * budget))
         return progress
 
     def _update_lr(self) -> None:
+        if self._clock_start is None:
+            self._clock_start = time.monotonic()
         cfg = self.training_config
         steps_per_epoch = max(self.trainer.num_training_batches, 1)
         warmup_fraction = min(cfg.warmup_epochs * steps_per_epoch / max(self.trainer.estimated_stepping_batches, 1),
@@ -97,10 +110,11 @@ class TaskModule(L.LightningModule):
         for group in self.trainer.optimizers[0].param_groups:
             group["lr"] = lr
         self.log("lr", lr, on_step=True, on_epoch=False, batch_size=1)
+        self.log("elapsed_min", self.elapsed_s() / 60.0, on_step=True, on_epoch=False, batch_size=1)
 
     def time_budget_spent(self) -> bool:
         budget = self.training_config.max_time_minutes
-        return bool(budget) and self._budget_start is not None and self._progress() >= 1.0
+        return bool(budget) and self._clock_start is not None and self._progress() >= 1.0
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
         # Stopping through should_stop (not only Lightning's own max_steps check) makes Lightning
@@ -115,7 +129,7 @@ class TaskModule(L.LightningModule):
 
     # --- checkpoints carry a self-contained model record and the time spent so far ---
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
-        elapsed = self._elapsed_before + (time.monotonic() - self._budget_start if self._budget_start else 0.0)
+        elapsed = self.elapsed_s()
         record = model_record(self.model, targets=self.targets, units=self.units, run_config=self.run_config)
         # Callbacks run first: with EMA, checkpoint["state_dict"] already holds the averaged weights,
         # which are the ones to deploy.
@@ -126,4 +140,4 @@ class TaskModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         self._elapsed_before = float(checkpoint.get("equiformers_elapsed_s", 0.0))
-        self._budget_start = None
+        self._clock_start = None

@@ -22,7 +22,7 @@ from .config import RunConfig
 from .datamodule import AtomicDataModule
 from .inference import evaluate
 from .module import TaskModule
-from .plots import learning_curve, parity_plot
+from .plots import learning_curve, parity_plots
 from .progress import TimeEstimate, describe_summary, training_summary
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,7 @@ def train(run: RunConfig) -> Dict[str, Any]:
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*LeafSpec.*")
         warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+        warnings.filterwarnings("ignore", ".*exists and is not empty.*")  # resuming: our own checkpoints
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
     if not trainer.is_global_zero:  # with DDP, one process exports, tests and plots
         return {"model_path": str(out / "model.pt")}
@@ -112,7 +113,9 @@ def train(run: RunConfig) -> Dict[str, Any]:
     record = torch.load(best, map_location="cpu", weights_only=True)["equiformers"]
     model.load_state_dict(record["state_dict"])
     model_path = save_model(model, out / "model.pt", **record["metadata"])
-    metrics = evaluate(str(model_path), "test", batch_size=run.data.eval_batch_size)
+    log.info("testing the best checkpoint (%s) on the test split", best.name)
+    metrics = evaluate(str(model_path), "test", batch_size=run.data.eval_batch_size,
+                       progress=run.training.progress_bar)
     metrics["training"] = summary
     (out / "test_metrics.json").write_text(json.dumps({k: v for k, v in metrics.items() if k != "_parity"},
                                                       indent=2))
@@ -122,11 +125,10 @@ def train(run: RunConfig) -> Dict[str, Any]:
 
 
 def _write_plots(out: Path, metrics: Dict[str, Any]) -> None:
-    for name, (pred, target) in metrics["_parity"].items():
-        unit = metrics["units"].get(name, "")
-        parity_plot(pred, target, name, unit, out / f"parity_{name}.png", metrics["mae"][name])
-        learning_curve(sorted((out / "logs").glob("run*/metrics.csv"), key=lambda p: int(p.parent.name[3:])),
-                       out / f"learning_curve_{name}.png", name, unit)
+    parity_plots(metrics, out)
+    logs = sorted((out / "logs").glob("run*/metrics.csv"), key=lambda p: int(p.parent.name[3:]))
+    for name in metrics["_parity"]:
+        learning_curve(logs, out / f"learning_curve_{name}.png", name, metrics["units"].get(name, ""))
 
 
 def check_run_config(run: RunConfig) -> None:

@@ -24,7 +24,7 @@ from equiformers.models.geometry import edge_vectors
 from equiformers.models.registry import register_family
 from equiformers.nn import GaussianBasis, PolynomialCutoff
 from equiformers.ops.scatter import scatter_sum
-from equiformers.testing.suites import BasicModelSuite, EnergyModelSuite
+from equiformers.testing.suites import BasicModelSuite, BlockModelSuite, EnergyModelSuite
 
 register_family("tiny", f"{__name__}:TinyModel")  # the one line that plugs the family in
 
@@ -37,6 +37,7 @@ class TinyConfig:
     num_basis: int = 8
     cutoff: float = 4.0
     avg_num_nodes: Optional[float] = None
+    use_blocks: bool = False  # add a block-type embedding and a block-mean to every atom (needs block keys)
 
 
 class TinyBackbone(nn.Module):
@@ -51,6 +52,7 @@ class TinyBackbone(nn.Module):
         self.updates = nn.ModuleList(nn.Sequential(nn.Linear(c, c), nn.SiLU(), nn.Linear(c, c))
                                      for _ in range(config.num_layers))
         self.vector_filter = nn.Linear(config.num_basis, c, bias=False)
+        self.block_embedding = nn.Embedding(119, c) if config.use_blocks else None
         self.avg_num_nodes = config.avg_num_nodes or 10.0
         self.vector_irrep = "1o"
         self.smooth_at_cutoff = True
@@ -66,6 +68,12 @@ class TinyBackbone(nn.Module):
         radial = self.basis(length) * self.envelope(length).unsqueeze(-1)
         h = self.embedding(data[K.ATOM_TYPE])
         n = h.shape[0]
+        if self.block_embedding is not None:
+            block = data[K.BLOCK_INDEX]
+            num_blocks = data[K.BLOCK_TYPE].shape[0]
+            h = h + self.block_embedding(data[K.BLOCK_TYPE])[block]
+            counts = scatter_sum(torch.ones_like(h[:, :1]), block, num_blocks)
+            h = h + (scatter_sum(h, block, num_blocks) / counts)[block]
         for filt, update in zip(self.filters, self.updates):
             h = h + update(scatter_sum(filt(radial) * h[src], dst, n))
         direction = o3.spherical_harmonics(1, vec, normalize=True)  # [E, 3], Cartesian l = 1
@@ -104,6 +112,12 @@ class TestTinyEnergy(EnergyModelSuite):
         if request.param == "direct":
             heads["forces"] = {"type": "atom_vector"}
         return {**SPEC, "heads": heads}
+
+
+class TestTinyBlocks(BlockModelSuite):
+    @pytest.fixture(params=["blocks"])
+    def model_spec(self, request):
+        return {"model": "tiny", "config": {"channels": 8, "use_blocks": True}}
 
 
 def test_atom_vector_output_rotates():

@@ -30,20 +30,38 @@ def legacy_heads(outputs, readout: str = "sum", direct_forces: bool = False) -> 
 
 
 def migrate_spec(spec: Dict[str, Any]) -> Dict[str, Any]:
-    """Move 0.1's ``outputs``/``readout``/``direct_forces`` config fields into ``heads``."""
+    """Move 0.1's ``outputs``/``readout``/``direct_forces`` config fields into ``heads``.
+
+    Without heads, the heads are built from those fields; with heads (e.g. a preset's, overridden
+    by a 0.1 run config), the fields edit them: ``outputs`` renames the graph-scalar head's outputs,
+    ``readout`` sets its pooling, ``direct_forces`` adds or removes the ``forces`` head.
+    """
     config = spec.get("config") or {}
     if not any(key in config for key in _LEGACY_KEYS):
         return spec
     spec = copy.deepcopy(spec)
-    config = spec["config"]
-    values = {key: config.pop(key) for key in _LEGACY_KEYS if key in config}
-    if spec.get("heads") is not None:
-        raise ConfigError(f"model config: {sorted(values)} and heads both given; declare the outputs in heads "
-                          "only, e.g. heads: {energy: {type: graph_scalar}, forces: {type: atom_vector}}")
-    outputs = values.get("outputs", ["y"])
-    if not isinstance(outputs, list) or not outputs:
+    values = {key: spec["config"].pop(key) for key in _LEGACY_KEYS if key in spec["config"]}
+    outputs = values.get("outputs")
+    if outputs is not None and (not isinstance(outputs, list) or not outputs):
         raise ConfigError(f"model config: outputs must be a non-empty list of names, got {outputs!r}")
-    spec["heads"] = legacy_heads(outputs, values.get("readout", "sum"), bool(values.get("direct_forces", False)))
+    heads = spec.get("heads")
+    if not heads:
+        spec["heads"] = legacy_heads(outputs or ["y"], values.get("readout", "sum"),
+                                     bool(values.get("direct_forces", False)))
+        return spec
+    graph = [name for name, h in heads.items() if h.get("type") == "graph_scalar"]
+    if len(graph) != 1:
+        raise ConfigError(f"model config: {sorted(values)} apply to one graph_scalar head, but heads are "
+                          f"{sorted(heads)}; declare the outputs in heads only")
+    if outputs is not None or "readout" in values:
+        old = heads.pop(graph[0])
+        pool = values.get("readout", old.get("pool", "sum"))
+        rebuilt = legacy_heads(outputs or old.get("outputs", [graph[0]]), pool)
+        spec["heads"] = {**rebuilt, **heads}
+    if "direct_forces" in values:
+        spec["heads"].pop("forces", None)
+        if values["direct_forces"]:
+            spec["heads"]["forces"] = {"type": "atom_vector"}
     return spec
 
 
