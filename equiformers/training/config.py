@@ -66,6 +66,19 @@ class DataConfig:
     cache_dir: Optional[str] = None
     statistics_samples: int = 5000
 
+    def validate(self) -> None:
+        """Every number in range, before any data is read (one line naming the key and the range)."""
+        for key in ("batch_size", "eval_batch_size", "statistics_samples"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"data.{key} must be a positive integer, got {getattr(self, key)}")
+        for key in ("train_size", "val_size", "test_size"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ConfigError(f"data.{key} must be a positive integer or null (all), got {getattr(self, key)}")
+        if self.num_workers < 0:
+            raise ConfigError(f"data.num_workers must be 0 or more, got {self.num_workers}")
+        if not self.targets:
+            raise ConfigError("data.targets must name at least one target")
+
 
 @dataclass
 class TrainingConfig:
@@ -84,6 +97,11 @@ class TrainingConfig:
         grad_clip: gradient-norm clipping (``None``: off).
         val_every_epochs: validation interval.
         resume: continue from ``output_dir/checkpoints/last.ckpt`` if it exists.
+        deterministic: bit-reproducible training whatever the machine's load (Lightning's
+            ``deterministic``: PyTorch's deterministic algorithms for the process; on CPU the
+            backward of index gathers then accumulates serially instead of with atomic adds,
+            whose order varies with thread timing and would change the result in the last bits,
+            which training amplifies). About as fast on CPU.
         accelerator, devices, precision: passed to Lightning (``"auto"`` uses a GPU when present).
         progress_bar: show Lightning's progress bar.
     """
@@ -100,6 +118,7 @@ class TrainingConfig:
     grad_clip: Optional[float] = None
     val_every_epochs: int = 1
     resume: bool = True
+    deterministic: bool = False
     accelerator: str = "auto"
     devices: Union[int, str] = "auto"
     precision: str = "32-true"

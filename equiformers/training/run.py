@@ -91,6 +91,7 @@ def train(run: RunConfig) -> Dict[str, Any]:
         logger=loggers, check_val_every_n_epoch=run.training.val_every_epochs, log_every_n_steps=10,
         enable_progress_bar=run.training.progress_bar, enable_model_summary=False, default_root_dir=out,
         inference_mode=not task.needs_autograd,  # e.g. validating forces as -dE/dx
+        deterministic=run.training.deterministic,
     )
     out.mkdir(parents=True, exist_ok=True)
     (out / "run_config.json").write_text(json.dumps(run_dict, indent=2))
@@ -132,9 +133,10 @@ def _write_plots(out: Path, metrics: Dict[str, Any]) -> None:
 
 
 def check_run_config(run: RunConfig) -> None:
-    """Fail early, before any data is loaded, on a model spec or task that cannot be built."""
+    """Fail early, before any data is loaded, on a model spec (every config value checked) or a
+    task that cannot be built."""
     try:
-        resolve_model_spec(run.model)
+        graph_spec_of(resolve_model_spec(run.model))
     except ConfigError as err:
         raise ConfigError(f"model: {err}") from None
     build_task(run.task, run.data.targets)

@@ -62,3 +62,24 @@ def test_version_0_1_fields_edit_a_presets_heads():
     assert spec["heads"] == {"energy": {"type": "graph_scalar"}, "forces": {"type": "atom_vector"}}
     spec = resolve_model_spec({"preset": "equiformer-qm9", "outputs": ["homo", "lumo"], "readout": "mean"})
     assert spec["heads"] == {"graph": {"type": "graph_scalar", "outputs": ["homo", "lumo"], "pool": "mean"}}
+
+
+@pytest.mark.parametrize("section, key, value, match", [
+    ("data", "batch_size", 0, "data.batch_size must be a positive integer"),
+    ("data", "eval_batch_size", -4, "data.eval_batch_size must be a positive integer"),
+    ("data", "train_size", 0, "data.train_size must be a positive integer or null"),
+    ("data", "num_workers", -1, "data.num_workers must be 0 or more"),
+    ("training", "max_time_minutes", 0, "training.max_time_minutes must be positive"),
+    ("model", "cutoff", 0, "cutoff"),
+    ("model", "cutoff", -2.0, "cutoff"),
+    ("model", "cutoff", "five", "cutoff must be a number"),
+])
+def test_numbers_are_checked_before_any_data_is_read(section, key, value, match):
+    from equiformers.errors import ConfigError
+    from equiformers.training.config import run_config_from_dict
+    from equiformers.training.run import check_run_config
+
+    raw = {"model": {"preset": "equiformer-qm9"}, "data": {"dataset": "qm9"}, "training": {}}
+    raw[section][key] = value
+    with pytest.raises(ConfigError, match=match):
+        check_run_config(run_config_from_dict(raw))
