@@ -30,24 +30,7 @@ def permute_atoms(data: AtomicData, perm: torch.Tensor) -> AtomicData:
         >>> out["atomic_numbers"].tolist(), water["edge_index"][:, 0].tolist(), out["edge_index"][:, 0].tolist()
         ([1, 1, 8], [1, 0], [0, 2])
     """
-    num_atoms = data[K.NUM_ATOMS]
-    if num_atoms.numel() != 1:
-        raise DatasetError(f"permute_atoms works on one graph, got a batch of {num_atoms.numel()}")
-    n = int(num_atoms)
-    perm = torch.as_tensor(perm, dtype=torch.long, device=num_atoms.device)
-    if perm.shape != (n,) or not torch.equal(perm.sort().values, torch.arange(n, device=perm.device)):
-        raise DatasetError(f"perm must be a permutation of 0..{n - 1}, got {perm.tolist()[:10]}")
-    inverse = torch.empty_like(perm)
-    inverse[perm] = torch.arange(n, device=perm.device)
-    out: AtomicData = {}
-    for key, value in data.items():
-        f = K.field(key)
-        if f.level == "atom":
-            value = value.index_select(f.cat_dim, perm.to(value.device))
-        if f.index_space == "atoms":
-            value = inverse.to(value.device)[value]
-        out[key] = value
-    return out
+    return _relabel(data, perm, K.NUM_ATOMS, "atom", "atoms", "permute_atoms")
 
 
 def permute_blocks(data: AtomicData, perm: torch.Tensor) -> AtomicData:
@@ -64,11 +47,18 @@ def permute_blocks(data: AtomicData, perm: torch.Tensor) -> AtomicData:
         >>> out["block_index"].tolist(), out["block_type"].tolist()
         ([1, 1, 0], [9, 7])
     """
-    num_blocks = data[K.NUM_BLOCKS]
-    if num_blocks.numel() != 1:
-        raise DatasetError(f"permute_blocks works on one graph, got a batch of {num_blocks.numel()}")
-    n = int(num_blocks)
-    perm = torch.as_tensor(perm, dtype=torch.long, device=num_blocks.device)
+    return _relabel(data, perm, K.NUM_BLOCKS, "block", "blocks", "permute_blocks")
+
+
+def _relabel(data: AtomicData, perm: torch.Tensor, count_key: str, level: str, index_space: str,
+             name: str) -> AtomicData:
+    """New item ``i`` of ``level`` is old item ``perm[i]``: fields of that level are reordered and
+    fields indexing that space are mapped through the inverse permutation (one graph only)."""
+    count = data[count_key]
+    if count.numel() != 1:
+        raise DatasetError(f"{name} works on one graph, got a batch of {count.numel()}")
+    n = int(count)
+    perm = torch.as_tensor(perm, dtype=torch.long, device=count.device)
     if perm.shape != (n,) or not torch.equal(perm.sort().values, torch.arange(n, device=perm.device)):
         raise DatasetError(f"perm must be a permutation of 0..{n - 1}, got {perm.tolist()[:10]}")
     inverse = torch.empty_like(perm)
@@ -76,9 +66,9 @@ def permute_blocks(data: AtomicData, perm: torch.Tensor) -> AtomicData:
     out: AtomicData = {}
     for key, value in data.items():
         f = K.field(key)
-        if f.level == "block":
+        if f.level == level:
             value = value.index_select(f.cat_dim, perm.to(value.device))
-        if f.index_space == "blocks":
+        if f.index_space == index_space:
             value = inverse.to(value.device)[value]
         out[key] = value
     return out
