@@ -28,3 +28,7 @@ class DatasetError(EquiformersError, ValueError):
 
 class TrainingError(EquiformersError, RuntimeError):
     """Training cannot go on: a non-finite loss or weights (the last good checkpoint is kept)."""
+
+
+class EquiformersWarning(UserWarning):
+    """A doubtful but allowed input: a structure outside the training domain, an MD run running away."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from ..errors import EquiformersError
+from .options import add_structure_options, show_warnings_plainly, structure_policy
 
 
 def _cmd_presets(args) -> None:
@@ -85,7 +86,8 @@ def _cmd_predict(args) -> None:
 
     if args.batch_size < 1:
         raise EquiformersError(f"--batch-size must be a positive integer, got {args.batch_size}")
-    rows = predict(args.checkpoint, args.files, args.batch_size, extxyz=args.extxyz)
+    rows = predict(args.checkpoint, args.files, args.batch_size, extxyz=args.extxyz, policy=structure_policy(args),
+                   max_edges=args.max_edges)
     if args.output:  # a table of the per-structure numbers (per-atom forces go to --extxyz or JSON lines)
         table = [{k: v for k, v in row.items() if not isinstance(v, list)} for row in rows]
         with open(args.output, "w", newline="") as handle:
@@ -141,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extxyz", help="energy models: also write the structures with predicted energy, forces "
                                     "(and stress) to this extended-XYZ file")
     p.add_argument("--batch-size", type=int, default=64)
+    add_structure_options(p)
     p.set_defaults(func=_cmd_predict)
     from .simulate import add_commands
 
@@ -151,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
+    show_warnings_plainly()
     try:
         args.func(args)
     except EquiformersError as err:

@@ -1,22 +1,12 @@
 """``equiformers md``, ``equiformers relax`` and ``equiformers data``: ASE driven by a saved model."""
 
-import math
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
-
-
-def check_ranges(args, positive=(), non_negative=()) -> None:
-    """Raise a one-line :class:`ConfigError` naming the first option out of range (NaN and inf included).
-
-    Options are given by their ``args`` attribute names; the message names the flag the user typed."""
-    for names, rule, ok in ((positive, "> 0", lambda v: v > 0), (non_negative, ">= 0", lambda v: v >= 0)):
-        for name in names:
-            value = getattr(args, name)
-            if not (math.isfinite(value) and ok(value)):
-                raise ConfigError(f"--{name.replace('_', '-')} must be a finite number {rule}, got {value}")
+from ..errors import ConfigError, EquiformersWarning, InvalidStructureError
+from .options import add_structure_options, check_ranges, structure_policy
 
 
 def read_frame(path: str, index: int):
@@ -30,13 +20,44 @@ def read_frame(path: str, index: int):
     return frames[index]
 
 
-def load_calculator(args):
+def load_calculator(args, atoms):
+    """The calculator of ``args.checkpoint``, attached to ``atoms`` and checked on them at once
+    (unknown elements, overlapping atoms and oversized graphs fail before any step is taken)."""
     import torch
 
     from ..calculators import EquiformerCalculator
 
-    return EquiformerCalculator(args.checkpoint, device=args.device,
-                                dtype=torch.float64 if args.float64 else torch.float32)
+    atoms.calc = EquiformerCalculator(args.checkpoint, device=args.device,
+                                      dtype=torch.float64 if args.float64 else torch.float32,
+                                      max_edges=args.max_edges, **structure_policy(args))
+    atoms.get_potential_energy()
+    return atoms.calc
+
+
+class RunawayWatch:
+    """Warns once when MD runs away: the temperature above ``max_temperature`` (K), or (NVE) the
+    total energy drifting more than ``max_drift`` eV per atom from the start."""
+
+    def __init__(self, dyn, atoms, max_temperature: float, max_drift: float, check_energy: bool):
+        self.dyn, self.atoms, self.max_temperature, self.max_drift = dyn, atoms, max_temperature, max_drift
+        self.start = atoms.get_total_energy() if check_energy else None
+        self.warned = set()
+
+    def __call__(self) -> None:
+        temperature = self.atoms.get_temperature()
+        if "temperature" not in self.warned and temperature > self.max_temperature:
+            self.warned.add("temperature")
+            warnings.warn(f"MD is running away: {temperature:.0f} K at step {self.dyn.nsteps}, above "
+                          f"{self.max_temperature:.0f} K (--max-temperature); the model may be unstable for this "
+                          "structure, or --timestep too large", EquiformersWarning, stacklevel=2)
+        if self.start is not None and "energy" not in self.warned:
+            drift = (self.atoms.get_total_energy() - self.start) / len(self.atoms)
+            if abs(drift) > self.max_drift:
+                self.warned.add("energy")
+                warnings.warn(f"NVE total energy drifted by {drift:+.4f} eV/atom by step {self.dyn.nsteps}, more than "
+                              f"{self.max_drift:g} (--max-energy-drift): the trajectory is not trustworthy; try a "
+                              "smaller --timestep, --float64, or a model trained with smooth_cutoff",
+                              EquiformersWarning, stacklevel=2)
 
 
 def set_initial_momenta(atoms, args, rng) -> None:
@@ -71,10 +92,10 @@ def run_md(args) -> None:
     from ase.md.langevin import Langevin
     from ase.md.verlet import VelocityVerlet
 
-    check_ranges(args, positive=("timestep", "interval", "log_interval"),
+    check_ranges(args, positive=("timestep", "interval", "log_interval", "max_temperature", "max_energy_drift"),
                  non_negative=("steps", "temperature", "friction"))
     atoms = read_frame(args.structure, args.frame)
-    atoms.calc = load_calculator(args)
+    load_calculator(args, atoms)
     if not atoms.calc.model.smooth_at_cutoff:
         print("note: this model was trained with smooth_cutoff off (the paper's softmax): its energy jumps "
               "when a pair crosses the cutoff, so NVE energy drifts in steps; train with "
@@ -90,11 +111,19 @@ def run_md(args) -> None:
     trajectory = Trajectory(args.output, "w", atoms)
     dyn.attach(trajectory.write, interval=args.interval)
     start = atoms.get_total_energy()
+    max_temperature = args.max_temperature or max(3 * args.temperature, args.temperature + 1000.0,
+                                                  3 * atoms.get_temperature())
+    dyn.attach(RunawayWatch(dyn, atoms, max_temperature, args.max_energy_drift, check_energy=args.friction == 0))
     dyn.attach(lambda: print(f"step {dyn.nsteps:7d}  E_pot {atoms.get_potential_energy():12.5f} eV  "
                              f"E_tot {atoms.get_total_energy():12.5f} eV  T {atoms.get_temperature():7.1f} K",
                              flush=True), interval=args.log_interval)
-    dyn.run(args.steps)
-    trajectory.close()
+    try:
+        dyn.run(args.steps)
+    except InvalidStructureError as err:  # e.g. atoms driven onto each other: stop with what was written
+        raise InvalidStructureError(f"MD stopped at step {dyn.nsteps} (trajectory so far in {args.output}): {err}"
+                                    ) from None
+    finally:
+        trajectory.close()
     print(f"{args.steps} steps; total energy changed by {atoms.get_total_energy() - start:+.5f} eV; "
           f"trajectory written to {args.output}")
 
@@ -106,7 +135,7 @@ def run_relax(args) -> None:
 
     check_ranges(args, positive=("fmax",), non_negative=("steps",))
     atoms = read_frame(args.structure, args.frame)
-    atoms.calc = load_calculator(args)
+    load_calculator(args, atoms)
     start = atoms.get_potential_energy()
     optimiser = {"bfgs": BFGS, "fire": FIRE}[args.optimizer](atoms, trajectory=args.output, logfile="-")
     converged = optimiser.run(fmax=args.fmax, steps=args.steps)
@@ -145,8 +174,13 @@ def add_commands(sub) -> None:
     p.add_argument("--log-interval", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default="md.traj")
+    p.add_argument("--max-temperature", type=float, default=None,
+                   help="K: warn when the temperature exceeds this (default: max(3 T, T + 1000 K))")
+    p.add_argument("--max-energy-drift", type=float, default=0.05,
+                   help="eV/atom: NVE warns when the total energy drifts more than this (default 0.05)")
     for flag, kw in common.items():
         p.add_argument(flag, **kw)
+    add_structure_options(p)
     p.set_defaults(func=run_md)
     p = sub.add_parser("relax", help="geometry optimisation with a trained energy model")
     p.add_argument("checkpoint")
@@ -157,6 +191,7 @@ def add_commands(sub) -> None:
     p.add_argument("--output", default="relax.traj")
     for flag, kw in common.items():
         p.add_argument(flag, **kw)
+    add_structure_options(p)
     p.set_defaults(func=run_relax)
     p = sub.add_parser("data", help="generate reference data")
     data_sub = p.add_subparsers(dest="data_command", required=True)

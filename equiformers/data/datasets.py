@@ -1,5 +1,6 @@
 """Datasets by name, built from a data config; and the view that prepares records for a model."""
 
+import os
 from functools import lru_cache
 from typing import Callable, Dict
 
@@ -8,9 +9,19 @@ import torch
 from ..errors import ConfigError, DatasetError
 
 
-@lru_cache(maxsize=4)
 def read_frames(path: str, layout: str = "auto", energy_key: str = "energy", forces_key: str = "forces"):
-    """Frames of a labelled file: ``.npz`` (MD17/rMD17/MD22 layouts) or anything ASE reads (cached)."""
+    """Frames of a labelled file: ``.npz`` (MD17/rMD17/MD22 layouts) or anything ASE reads (cached
+    while the file's size and modification time stay the same)."""
+    try:
+        stamp = os.stat(path)
+        version = (stamp.st_mtime_ns, stamp.st_size)
+    except OSError:
+        version = None  # missing: the reader names the problem
+    return _read_frames(path, version, layout, energy_key, forces_key)
+
+
+@lru_cache(maxsize=4)
+def _read_frames(path: str, version, layout: str, energy_key: str, forces_key: str):
     from .frames import read_ase_frames, read_npz_frames
 
     if path.endswith(".npz"):

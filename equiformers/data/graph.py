@@ -19,6 +19,7 @@ import torch
 
 from ..errors import ConfigError, InvalidStructureError
 from . import keys as K
+from .graph_size import check_graph_size, max_edges_limit
 from .neighbors import neighbor_list
 
 GRAPH_KINDS = ("radius", "fully_connected")
@@ -48,20 +49,29 @@ class GraphSpec:
         if self.max_neighbors is not None and self.max_neighbors < 1:
             raise ConfigError(f"max_neighbors must be a positive integer or null, got {self.max_neighbors}")
 
-    def build(self, record: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-        """``record`` with ``edge_index`` [2, E] and ``edge_cell_shift`` [E, 3] for this spec (a new dict)."""
+    def build(self, record: Dict[str, torch.Tensor], max_edges: Optional[int] = None) -> Dict[str, torch.Tensor]:
+        """``record`` with ``edge_index`` [2, E] and ``edge_cell_shift`` [E, 3] for this spec (a new dict).
+
+        ``max_edges``: refuse (:class:`InvalidStructureError`) a graph whose estimated size exceeds
+        this (default: :func:`~equiformers.data.graph_size.max_edges_limit`; 0: no limit)."""
         pos = record[K.POSITIONS].detach().cpu().numpy().astype(np.float64)
         if self.kind == "fully_connected":
             if bool(record[K.PBC].any()):
                 raise InvalidStructureError("a fully connected graph is for molecules, not periodic cells")
             n = pos.shape[0]
+            limit = max_edges_limit(max_edges)
+            if 0 < limit < n * (n - 1):
+                raise InvalidStructureError(f"a fully connected graph of {n} atoms has {n * (n - 1):,} edges, above "
+                                            f"the limit of {limit:,} (--max-edges or EQUIFORMERS_MAX_EDGES)")
             src, dst = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
             keep = src != dst
             edge_index = np.stack([src[keep], dst[keep]]).astype(np.int64)
             shifts = np.zeros((edge_index.shape[1], 3))
         else:
             cell = record[K.CELL][0].detach().cpu().numpy().astype(np.float64)
-            edge_index, shifts = neighbor_list(pos, self.cutoff, cell, record[K.PBC][0].cpu().numpy())
+            pbc = record[K.PBC][0].cpu().numpy()
+            check_graph_size(pos, self.cutoff, cell, pbc, max_edges)
+            edge_index, shifts = neighbor_list(pos, self.cutoff, cell, pbc)
             if self.max_neighbors is not None:
                 edge_index, shifts = _nearest(edge_index, shifts, pos, cell, self.max_neighbors)
         out = dict(record)

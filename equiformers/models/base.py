@@ -82,11 +82,12 @@ class AtomisticModel(nn.Module):
         """Whether energies are continuous when a pair crosses the cutoff (matters for MD)."""
         return bool(self.backbone.smooth_at_cutoff)
 
-    def prepare(self, record: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    def prepare(self, record: Dict[str, torch.Tensor], max_edges: Optional[int] = None) -> Dict[str, torch.Tensor]:
         """One structure ready for this model: type indices (unknown elements are an error here)
-        and the edges of :attr:`graph_spec` (built unless the record already has them)."""
+        and the edges of :attr:`graph_spec` (built unless the record already has them; ``max_edges``
+        bounds the graph's estimated size, see :meth:`GraphSpec.build`)."""
         if K.EDGE_INDEX not in record:
-            record = self.graph_spec.build(record)
+            record = self.graph_spec.build(record, max_edges)
         else:
             record = dict(record)
         record[K.ATOM_TYPE] = self.type_map(record[K.ATOMIC_NUMBERS])

@@ -1,6 +1,6 @@
 """Small, generic test structures (no symmetry) built with ASE."""
 
-from typing import List
+from typing import Callable, List
 
 import numpy as np
 from ase import Atoms
@@ -58,3 +58,21 @@ def heavy_atom_blocks(record):
     out[K.BLOCK_TYPE] = z[heavy]
     out[K.NUM_BLOCKS] = torch.tensor([heavy.numel()])
     return out
+
+
+def emt_labelled(make_atoms: Callable[[], Atoms], n: int, stdev: float, seed: int = 0) -> List[Atoms]:
+    """``n`` rattled copies of ``make_atoms()`` labelled with ASE's EMT energy (eV) and forces (eV/Å)
+    as single-point results, so they can be written to extxyz and read back as training frames."""
+    from ase.calculators.emt import EMT
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(n):
+        atoms = make_atoms()
+        atoms.rattle(stdev, seed=int(rng.integers(1 << 30)))
+        atoms.calc = EMT()
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
+        frames.append(atoms)
+    return frames

@@ -3,8 +3,13 @@
 ``model.pt`` is what ``evaluate``, ``predict`` and the Python API load. It holds
 only tensors and plain values, so it loads with ``torch.load(weights_only=True)``.
 Lightning's training checkpoints (``*.ckpt``) carry the same entry and load too.
+
+Integrity: the record stores a SHA-256 of its weights (names, dtypes, shapes, bytes), checked at
+load time, so a file damaged after it was written is refused; so are weights holding NaN or inf
+(a diverged run's export) and weights that do not fit the architecture the file names.
 """
 
+import hashlib
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
@@ -21,12 +26,44 @@ FORMAT = "equiformers-model"
 FORMAT_VERSION = 2
 
 
+def weights_checksum(state: Dict[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict: every tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def seal(record: Dict[str, Any]) -> Dict[str, Any]:
+    """Store the checksum of ``record["state_dict"]`` in the record (call after changing the weights)."""
+    record["weights_sha256"] = weights_checksum(record["state_dict"])
+    return record
+
+
 def model_record(model: nn.Module, **metadata) -> Dict[str, Any]:
-    """Everything needed to rebuild ``model``: spec, weights and user metadata."""
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "equiformers_version": __version__,
-            "model": model_spec_of(model),
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "metadata": metadata}
+    """Everything needed to rebuild ``model``: spec, weights (with their checksum) and user metadata."""
+    return seal({"format": FORMAT, "format_version": FORMAT_VERSION, "equiformers_version": __version__,
+                 "model": model_spec_of(model),
+                 "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                 "metadata": metadata})
+
+
+def check_weights(path: Path, record: Dict[str, Any]) -> None:
+    """:class:`CheckpointError` if the weights changed since they were written or are not finite."""
+    state = record.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} has no weights (its 'state_dict' entry is missing or not tensors)")
+    stored = record.get("weights_sha256")
+    if stored is not None and stored != weights_checksum(state):
+        raise CheckpointError(f"{path} is corrupt: its weights do not match the checksum stored when it was "
+                              "written (the file was changed or damaged since)")
+    bad = [name for name, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise CheckpointError(f"{path} holds non-finite weights (NaN or inf in {', '.join(bad[:3])}{more}): "
+                              "the training run that wrote it diverged; use an earlier checkpoint")
 
 
 def save_model(model: nn.Module, path: Union[str, Path], **metadata) -> Path:
@@ -52,6 +89,9 @@ def read_model_record(path: Path) -> Dict[str, Any]:
                               "was it written by another program?")
     if obj.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{path} was written by a newer equiformers ({obj.get('equiformers_version')})")
+    if not isinstance(obj.get("model"), dict):
+        raise CheckpointError(f"{path} does not say which model it holds (no 'model' entry)")
+    check_weights(path, obj)
     return obj
 
 

@@ -2,13 +2,14 @@
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
 from ..data.atomic_data import from_ase
 from ..data.datasets import PreparedDataset, build_dataset
-from ..errors import ConfigError, DatasetError
+from ..data.domain import StructureChecks, TrainingDomain, emit_warnings
+from ..errors import ConfigError, DatasetError, InvalidStructureError
 from ..tasks.base import build_task
 from ..tasks.regression import predict_graphs
 from .checkpoint import load_model
@@ -96,24 +97,35 @@ def read_structures(path: str) -> List[Any]:
     return frames if isinstance(frames, list) else [frames]
 
 
-def predict(checkpoint: str, paths: Sequence[str], batch_size: int = 64, extxyz: Optional[str] = None
-            ) -> List[Dict[str, Any]]:
+def predict(checkpoint: str, paths: Sequence[str], batch_size: int = 64, extxyz: Optional[str] = None,
+            policy: Optional[Dict[str, Any]] = None, max_edges: Optional[int] = None) -> List[Dict[str, Any]]:
     """Predictions for every frame of every file: ``[{"file", "frame", "formula", <output>: value}]``.
 
     Energy models also give ``forces`` (eV/Å, a list per atom), ``max_force`` (eV/Å) and, for periodic
     frames, ``stress`` (eV/Å^3, 3x3). ``extxyz``: also write the frames with the predictions
     (energy, forces, stress as a single-point calculator) to this extended-XYZ file.
+    ``policy``: keyword arguments of :class:`~equiformers.data.domain.StructureChecks` (elements
+    outside the training domain and overlapping atoms are refused by default); ``max_edges``:
+    the graph-size limit (:func:`~equiformers.data.graph_size.max_edges_limit`).
     """
     model, meta = load_model(checkpoint, map_location=default_device())
+    checks = StructureChecks(TrainingDomain.from_dict(meta.get("domain")), **(policy or {}))
     names = [n for n, info in model.outputs.items() if info.level == "graph"]
-    rows, graphs, structures = [], [], []
+    rows, graphs, structures, warned = [], [], [], set()
     for path in paths:
         for i, atoms in enumerate(read_structures(path)):
-            graphs.append(model.prepare(from_ase(atoms)))
+            try:
+                graph = model.prepare(from_ase(atoms), max_edges=max_edges)
+                emit_warnings(checks.check(graph), warned)
+            except InvalidStructureError as err:
+                raise InvalidStructureError(f"{path} frame {i}: {err}") from None
+            graphs.append(graph)
             structures.append(atoms)
             rows.append({"file": str(path), "frame": i, "formula": atoms.get_chemical_formula()})
     if "energy" in model.outputs:
         _energy_rows(model, graphs, rows, batch_size)
+        for row, graph in zip(rows, graphs):
+            emit_warnings(checks.check_prediction(row["energy"], len(graph["pos"]), row["max_force"]), warned)
     else:
         pred, _ = predict_graphs(model, graphs, names, batch_size)
         for row, values in zip(rows, pred):

@@ -1,7 +1,7 @@
 """The Lightning module: any model, any task; the loss is the task's weighted sum of terms."""
 
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import lightning as L
 import torch
@@ -12,7 +12,7 @@ from ..errors import TrainingError
 from ..nn import EquivariantLayerNorm
 from ..nn.radial import RADIAL_BASES
 from ..tasks.base import Task
-from .checkpoint import model_record
+from .checkpoint import model_record, seal
 from .config import TrainingConfig
 from .schedule import warmup_cosine_lr
 
@@ -38,9 +38,10 @@ class TaskModule(L.LightningModule):
     warm-up + cosine schedule over the step or time budget; checkpoints carry a self-contained
     model record."""
 
-    def __init__(self, model: nn.Module, task: Task, training: TrainingConfig, run_config: Dict[str, Any]):
+    def __init__(self, model: nn.Module, task: Task, training: TrainingConfig, run_config: Dict[str, Any],
+                 domain: Optional[Dict[str, Any]] = None):
         super().__init__()
-        self.model, self.task = model, task
+        self.model, self.task, self.domain = model, task, domain
         self.targets, self.units = list(task.targets), dict(task.units)
         self.training_config, self.run_config = training, run_config
         self._clock_start = None  # monotonic time of this (re)start's first step
@@ -130,12 +131,13 @@ class TaskModule(L.LightningModule):
     # --- checkpoints carry a self-contained model record and the time spent so far ---
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         elapsed = self.elapsed_s()
-        record = model_record(self.model, targets=self.targets, units=self.units, run_config=self.run_config)
+        record = model_record(self.model, targets=self.targets, units=self.units, run_config=self.run_config,
+                              domain=self.domain)
         # Callbacks run first: with EMA, checkpoint["state_dict"] already holds the averaged weights,
         # which are the ones to deploy.
         record["state_dict"] = {k[len("model."):]: v.detach().cpu() for k, v in checkpoint["state_dict"].items()
                                 if k.startswith("model.")}
-        checkpoint["equiformers"] = record
+        checkpoint["equiformers"] = seal(record)
         checkpoint["equiformers_elapsed_s"] = elapsed
 
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from ..data.datasets import PreparedDataset
+from ..data.domain import TrainingDomain
 from ..data.statistics import graph_statistics
 from ..errors import CheckpointError, ConfigError
 from ..models.registry import build_model, family_class, graph_spec_of, resolve_model_spec
@@ -72,9 +73,11 @@ def train(run: RunConfig) -> Dict[str, Any]:
     datamodule.prepare = model.prepare
     if not resume:  # a resumed run takes all scaling buffers from its checkpoint
         task.fit_output_statistics(model, datamodule.raw_dataset("train"))
+    domain = TrainingDomain.of_dataset(datamodule.raw_dataset("train"), model.graph_spec, seed=run.seed)
+    log.info("training domain (recorded in the model file): %s", domain.describe())
     run_dict = run.to_dict()
     run_dict["model"] = spec
-    module = TaskModule(model, task, run.training, run_dict)
+    module = TaskModule(model, task, run.training, run_dict, domain.to_dict())
 
     monitor = "val/loss"
     callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="min", save_last=True),

@@ -72,3 +72,30 @@ def test_model_without_energy_is_rejected():
     model = equiformers.build_model("equiformer-qm9", num_layers=1, channels=[8], num_heads=2)
     with pytest.raises(ConfigError, match="needs an energy model"):
         EquiformerCalculator(model)
+
+
+def test_calculator_refuses_structures_outside_the_domain_and_warns_once():
+    import warnings
+
+    from equiformers.data.domain import TrainingDomain
+    from equiformers.errors import EquiformersWarning, InvalidStructureError
+
+    torch.manual_seed(0)
+    model = equiformers.build_model("equiformer-md17-l2", num_layers=1, channels=[8, 4], num_heads=2,
+                                    readout_channels=8, num_basis=8, radial_hidden=[8, 8])
+    domain = TrainingDomain(elements=(1, 6, 8), min_distance=0.95)
+    silane = molecule("SiH4")
+    silane.calc = EquiformerCalculator(model, device="cpu", domain=domain)
+    with pytest.raises(InvalidStructureError, match="has Si, which the model never saw"):
+        silane.get_potential_energy()
+    water = molecule("H2O")
+    water.calc = EquiformerCalculator(model, device="cpu", domain=domain)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for scale in (0.6, 0.58, 0.56):  # O-H bonds far below the training's shortest distance
+            water.set_positions(molecule("H2O").positions * scale)
+            water.get_potential_energy()
+    assert [w.category for w in caught] == [EquiformersWarning]  # once per kind, not every step
+    water.set_positions(molecule("H2O").positions * 0.3)
+    with pytest.raises(InvalidStructureError, match="overlapping atoms"):
+        water.get_potential_energy()

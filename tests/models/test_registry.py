@@ -32,9 +32,14 @@ def test_registry_imports_no_family():
 
 
 def test_presets_are_found_in_their_family_folder():
+    from importlib import resources
+
     presets = list_presets()
-    assert set(FAMILIES) == {"equiformer"} or "equiformer" in FAMILIES
-    assert {p["model"] for p in presets.values()} == {"equiformer"} and len(presets) == 6
+    assert {p["model"] for p in presets.values()} <= set(FAMILIES)
+    for name, preset in presets.items():  # each preset lives in its own family's folder
+        folder = resources.files(f"equiformers.models.{preset['model']}") / "presets"
+        assert (folder / f"{name}.yaml").is_file(), name
+    assert sum(p["model"] == "equiformer" for p in presets.values()) == 6
 
 
 def test_count_parameters_matches_a_built_model():

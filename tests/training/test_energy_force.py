@@ -6,27 +6,22 @@ import numpy as np
 import pytest
 import yaml
 from ase.build import bulk
-from ase.calculators.emt import EMT
-from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
 from equiformers.cli.main import main
 from equiformers.data.frames import KCAL_PER_MOL_TO_EV, FramesDataset, frame_split, read_ase_frames, read_npz_frames
 from equiformers.errors import DatasetError
+from equiformers.testing.structures import emt_labelled
+
+
+def copper_with_one_nickel():
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
+    atoms.numbers[0] = 28  # one Ni: two elements, so the E0 fit is meaningful
+    return atoms
 
 
 def emt_frames(n: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    frames = []
-    for i in range(n):
-        atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
-        atoms.numbers[0] = 28  # one Ni: two elements, so the E0 fit is meaningful
-        atoms.rattle(0.08, seed=int(rng.integers(1 << 30)))
-        atoms.calc = EMT()
-        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
-        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
-        frames.append(atoms)
-    return frames
+    return emt_labelled(copper_with_one_nickel, n, stdev=0.08, seed=seed)
 
 
 @pytest.fixture(scope="module")
