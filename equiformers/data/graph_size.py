@@ -66,7 +66,7 @@ def estimate_edges(positions: np.ndarray, cutoff: float, cell: np.ndarray, pbc) 
         reach[axis] = math.ceil(cutoff / spacing)
     images = int(np.prod(2 * reach + 1))
     samples = min(n, _SAMPLE, _WORK // max(images * n, 1))
-    if samples < 16:  # too many images to count: a tiny cell or a huge cutoff
+    if samples < min(n, 16):  # too many images to count: a tiny cell or a huge cutoff
         if pbc.all():
             return int(n * n * 4.0 / 3.0 * math.pi * cutoff ** 3 / volume)
         return n * n * images
@@ -92,10 +92,11 @@ def check_graph_size(positions: np.ndarray, cutoff: float, cell: np.ndarray, pbc
         return n * (n - 1)
     estimate = estimate_edges(positions, cutoff, cell, pbc)
     if estimate > limit:
-        gigabytes = estimate * BYTES_PER_EDGE / 1e9
+        size = estimate * BYTES_PER_EDGE
+        memory = f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
         raise InvalidStructureError(
             f"a {cutoff:g} Å radius graph of these {n} atoms would have about {estimate:,} edges "
-            f"({estimate / max(n, 1):,.0f} per atom; ~{gigabytes:.1f} GB for the neighbour list alone, far more in "
+            f"({estimate / max(n, 1):,.0f} per atom; ~{memory} for the neighbour list alone, far more in "
             f"the model), above the limit of {limit:,}: check the cell and the cutoff, or raise the limit "
             "(--max-edges, or the environment variable EQUIFORMERS_MAX_EDGES; 0 means no limit)")
     return estimate

@@ -80,8 +80,11 @@ def read_model_record(path: Path) -> Dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise CheckpointError(f"{path} is not a readable equiformers checkpoint ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0] if str(err) else ''})") from None
+        detail = str(err).splitlines()[0] if str(err) else ""
+        if "Weights only load failed" in detail:  # torch's advice there is about code, not about damage
+            detail = "not a PyTorch file of tensors and plain values"
+        raise CheckpointError(f"{path} is not a readable equiformers checkpoint: truncated, damaged or not a "
+                              f"model file ({type(err).__name__}: {detail})") from None
     if isinstance(obj, dict) and "equiformers" in obj:  # a Lightning training checkpoint
         obj = obj["equiformers"]
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:

@@ -4,7 +4,10 @@ traceback) or, where the user allowed it, a ``warning:`` line and a result.
 ``CASES`` is the catalogue: (entry point, what is wrong, argv, expected exit code, text the
 output must contain). The model is a tiny energy model trained on EMT ethanol (H, C, O) so that
 it records a training domain; a second, untrained model has a 50 Å cutoff.
+``EQUIFORMERS_FUZZ_REPORT=cases.md`` appends each case's error or warning lines to that file.
 """
+
+import os
 
 import numpy as np
 import pytest
@@ -214,3 +217,8 @@ def test_bad_input_gets_one_clear_line(world, tmp_path, capsys, name, argv, code
     if code == 2:
         errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
         assert len(errors) == 1, captured.err
+    report = os.environ.get("EQUIFORMERS_FUZZ_REPORT")  # the catalogue with what each case prints
+    if report:
+        lines = [line for line in text.splitlines() if line.startswith(("error:", "warning:"))]
+        with open(report, "a") as handle:
+            handle.write(f"| {name} | {code} | {' / '.join(lines).replace(str(world) + '/', '')} |\n")

@@ -56,3 +56,9 @@ def test_the_limit_is_configurable(monkeypatch):
 def test_a_flat_periodic_cell_is_a_clear_error():
     with pytest.raises(InvalidStructureError, match="zero volume"):
         estimate_edges(np.zeros((2, 3)), 5.0, np.diag([3.0, 3.0, 0.0]), [True] * 3)
+
+
+def test_a_small_molecule_is_counted_exactly():
+    ethanol = molecule("CH3CH2OH")
+    real = neighbor_list(ethanol.positions, 4.0)[0].shape[1]
+    assert estimate_edges(ethanol.positions, 4.0, np.zeros((3, 3)), [False] * 3) == real == 70
