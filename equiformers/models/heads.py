@@ -16,8 +16,8 @@ stress are not heads: :class:`~equiformers.tasks.forces.ConservativeForces` diff
 energy output.
 """
 
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional
 
 import torch
 from e3nn import o3
@@ -31,6 +31,17 @@ from ..ops.scatter import scatter_mean, scatter_sum
 from .config import config_from_dict
 
 HEAD_TYPES = ("graph_scalar", "atom_scalar", "atom_vector")
+#: head types a family adds: type -> builder ``(name, settings, backbone) -> module`` (the module has
+#: ``output_info()`` and ``forward(data, features)`` like the generic heads); see register_head_type
+FAMILY_HEAD_TYPES: Dict[str, Callable] = {}
+
+
+def register_head_type(name: str, builder: Callable) -> None:
+    """Add a head type (e.g. EquiformerV2's attention force head); its module registers it on import.
+    The builder checks its own settings and raises :class:`ConfigError` for bad ones."""
+    if name in HEAD_TYPES:
+        raise ConfigError(f"head type {name!r} is built in")
+    FAMILY_HEAD_TYPES[name] = builder
 
 
 @dataclass
@@ -47,7 +58,8 @@ class HeadSpec:
 
     def validate(self) -> None:
         if self.type not in HEAD_TYPES:
-            raise ConfigError(f"head type must be one of {HEAD_TYPES}, got {self.type!r}")
+            known = HEAD_TYPES + tuple(FAMILY_HEAD_TYPES)
+            raise ConfigError(f"head type must be one of {known}, got {self.type!r}")
         if self.pool not in ("sum", "mean"):
             raise ConfigError(f"head pool must be 'sum' or 'mean', got {self.pool!r}")
         if self.outputs is not None and not self.outputs:
@@ -125,6 +137,8 @@ class VectorHead(nn.Module):
 def build_head(name: str, values, backbone) -> nn.Module:
     """Build head ``name`` from its declaration on ``backbone`` (which provides ``feature_irreps``,
     ``avg_num_nodes`` and ``vector_irrep``)."""
+    if isinstance(values, dict) and values.get("type") in FAMILY_HEAD_TYPES:
+        return FAMILY_HEAD_TYPES[values["type"]](name, values, backbone)
     spec = head_spec(name, values)
     if spec.feature is None:
         spec.feature = "node_irreps" if spec.type == "atom_vector" else "node_scalars"
@@ -146,8 +160,11 @@ def normalise_head_specs(heads) -> Dict[str, Dict]:
     for name, values in heads.items():
         if not isinstance(values, dict):
             raise ConfigError(f"heads.{name} must be a mapping such as {{type: graph_scalar}}, got {values!r}")
-        spec = head_spec(name, values)
-        for output in spec.outputs:
+        if values.get("type") in FAMILY_HEAD_TYPES:
+            outputs = list(values.get("outputs") or [name])
+        else:
+            outputs = head_spec(name, values).outputs
+        for output in outputs:
             if output in seen:
                 raise ConfigError(f"output {output!r} is written by both heads.{seen[output]} and heads.{name}")
             seen[output] = name

@@ -38,6 +38,7 @@ from .config import config_from_dict, config_to_dict
 #: family name -> "module:Class". A new family is one line here (or one call to register_family).
 FAMILIES: Dict[str, str] = {
     "equiformer": "equiformers.models.equiformer.model:Equiformer",
+    "equiformer_v2": "equiformers.models.equiformer_v2.model:EquiformerV2",
     "se3_transformer": "equiformers.models.se3_transformer.model:SE3Transformer",
 }
 _SPEC_KEYS = {"model", "description", "reference_parameters", "config", "heads"}

@@ -76,3 +76,13 @@ def emt_labelled(make_atoms: Callable[[], Atoms], n: int, stdev: float, seed: in
         atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
         frames.append(atoms)
     return frames
+
+
+def copper_with_one_nickel() -> Atoms:
+    """A cubic fcc Cu cell (a = 3.6 Å, 4 atoms) with one Ni: two elements, so per-element energies
+    are identifiable; EMT labels it."""
+    from ase.build import bulk
+
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
+    atoms.numbers[0] = 28
+    return atoms

@@ -12,7 +12,6 @@ from typing import List, Optional
 
 import pytest
 import torch
-import yaml
 from e3nn import o3
 from torch import nn
 
@@ -138,21 +137,13 @@ def test_atom_vector_output_rotates():
 
 def test_trains_with_the_cli_and_runs_in_the_calculator(tmp_path):
     from ase.build import bulk
-    from ase.io import write
 
     from equiformers.calculators import EquiformerCalculator
     from equiformers.cli.main import main
-    from tests.training.test_energy_force import emt_frames
+    from equiformers.testing.workflows import train_on_emt_copper
 
-    write(tmp_path / "cu.extxyz", emt_frames(24))
-    run = {"model": {**SPEC}, "data": {"dataset": "frames", "path": str(tmp_path / "cu.extxyz"), "targets": ["energy"],
-                                       "train_size": 16, "val_size": 4, "batch_size": 4, "eval_batch_size": 8},
-           "task": {"type": "energy_forces", "loss": "l2mae"},
-           "training": {"max_epochs": 2, "lr": 1e-3, "warmup_epochs": 0.5, "progress_bar": False},
-           "output_dir": str(tmp_path / "out")}
-    (tmp_path / "run.yaml").write_text(yaml.safe_dump(run))
-    assert main(["train", str(tmp_path / "run.yaml")]) == 0
-    assert main(["evaluate", str(tmp_path / "out" / "model.pt")]) == 0
+    model_file = train_on_emt_copper(tmp_path, {**SPEC})
+    assert main(["evaluate", str(model_file)]) == 0
     atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
-    atoms.calc = EquiformerCalculator(tmp_path / "out" / "model.pt")
+    atoms.calc = EquiformerCalculator(model_file)
     assert atoms.get_forces().shape == (4, 3) and atoms.get_stress().shape == (6,)

@@ -5,19 +5,12 @@ import json
 import numpy as np
 import pytest
 import yaml
-from ase.build import bulk
 from ase.io import write
 
 from equiformers.cli.main import main
 from equiformers.data.frames import KCAL_PER_MOL_TO_EV, FramesDataset, frame_split, read_ase_frames, read_npz_frames
 from equiformers.errors import DatasetError
-from equiformers.testing.structures import emt_labelled
-
-
-def copper_with_one_nickel():
-    atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
-    atoms.numbers[0] = 28  # one Ni: two elements, so the E0 fit is meaningful
-    return atoms
+from equiformers.testing.structures import copper_with_one_nickel, emt_labelled
 
 
 def emt_frames(n: int, seed: int = 0):
