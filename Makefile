@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 		{ echo "error: Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[test,xtb]" "torch==2.13.0"
+	$(BIN)/pip install --quiet -e ".[test,xtb,bio]" "torch==2.13.0"
 	@touch $(STAMP)
 
 demo: $(STAMP)

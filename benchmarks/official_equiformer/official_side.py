@@ -103,7 +103,8 @@ def time_one(inputs_path: str, mode: str, what: str, repeats: int) -> None:
     inputs = torch.load(inputs_path)
     torch.manual_seed(0)
     model, _ = build(mode, PAPER)
-    batch = inputs["md17" if mode.startswith("md17") else "qm9"]
+    batch = dict(inputs["md17" if mode.startswith("md17") else "qm9"])
+    batch["pos"], batch["forces"] = batch["pos"].float(), batch["forces"].float()
     model.train(what in ("forward_backward", "train_step"))
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
 

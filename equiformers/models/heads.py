@@ -16,6 +16,7 @@ stress are not heads: :class:`~equiformers.tasks.forces.ConservativeForces` diff
 energy output.
 """
 
+import contextlib
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
@@ -139,6 +140,13 @@ def build_head(name: str, values, backbone) -> nn.Module:
     ``avg_num_nodes`` and ``vector_irrep``)."""
     if isinstance(values, dict) and values.get("type") in FAMILY_HEAD_TYPES:
         return FAMILY_HEAD_TYPES[values["type"]](name, values, backbone)
+    # e3nn computes its activation normalisation from real numbers, so when a model is built on the
+    # meta device (to count parameters) the small generic heads are built on the CPU
+    with torch.device("cpu") if torch.empty(0).device.type == "meta" else contextlib.nullcontext():
+        return _generic_head(name, values, backbone)
+
+
+def _generic_head(name: str, values, backbone) -> nn.Module:
     spec = head_spec(name, values)
     if spec.feature is None:
         spec.feature = "node_irreps" if spec.type == "atom_vector" else "node_scalars"

@@ -40,6 +40,7 @@ FAMILIES: Dict[str, str] = {
     "equiformer": "equiformers.models.equiformer.model:Equiformer",
     "equiformer_v2": "equiformers.models.equiformer_v2.model:EquiformerV2",
     "se3_transformer": "equiformers.models.se3_transformer.model:SE3Transformer",
+    "ept": "equiformers.models.ept.model:EPT",
 }
 _SPEC_KEYS = {"model", "description", "reference_parameters", "config", "heads"}
 

@@ -121,10 +121,9 @@ class ForceHead(nn.Module):
 
 def build_family_head(name: str, values: Dict, backbone) -> nn.Module:
     """Build family head ``name`` on ``backbone`` (through the library's head-type registry), with the
-    family's weight initialisation, on the device the model is being built on."""
+    family's weight initialisation."""
     spec = family_head_spec(name, values)
-    with torch.device(getattr(backbone, "construction_device", torch.device("cpu"))):
-        head = EnergyHead(spec, backbone) if spec.type == "eqv2_energy" else ForceHead(spec, backbone)
+    head = EnergyHead(spec, backbone) if spec.type == "eqv2_energy" else ForceHead(spec, backbone)
     init_weights(head, backbone.config.weight_init)
     return head
 

@@ -1,6 +1,5 @@
 """EquiformerV2 (Liao, Wood, Das & Smidt, ICLR 2024): equivariant transformer on eSCN SO(2) convolutions."""
 
-import contextlib
 import copy
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -22,7 +21,7 @@ from .embedding import EdgeDegreeEmbedding
 from .init import init_weights
 from .norm import build_norm
 from .radial import GaussianSmearing
-from .sphere import SphereToIrreps, ambient_device
+from .sphere import SphereToIrreps
 
 DEFAULT_HEADS = {"energy": {"type": "eqv2_energy"}, "forces": {"type": "eqv2_forces"}}
 
@@ -123,10 +122,4 @@ class EquiformerV2(AtomisticModel):
         heads = copy.deepcopy(heads or DEFAULT_HEADS)
         type_map = TypeMap(config.elements)
         backbone = EquiformerV2Backbone(config, config.embedding_rows())
-        # Family heads (eqv2_energy, eqv2_forces) are built by the library through the head-type
-        # registry (heads.py registers them). On the meta device the library's generic parts are
-        # built on the CPU (e3nn's activation normalisation needs real numbers; they are small);
-        # the family heads are built where the model is (``construction_device``).
-        backbone.construction_device = ambient_device()
-        with torch.device("cpu") if backbone.construction_device.type == "meta" else contextlib.nullcontext():
-            super().__init__(config, type_map, backbone, heads, self.graph_for(config))
+        super().__init__(config, type_map, backbone, heads, self.graph_for(config))
