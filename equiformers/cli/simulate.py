@@ -156,6 +156,19 @@ def run_data_md17_xtb(args) -> None:
     print(f"frames: {path} (extxyz, eV); {path.with_suffix('.npz')} (revised-MD17 layout, kcal/mol)")
 
 
+def run_data_corpus(args) -> None:
+    import json
+
+    from ..data.blocks.corpus import build_corpus, corpus_report, describe_report, save_corpus
+
+    check_ranges(args, positive=("max_atoms",), non_negative=("qm9",))
+    corpus = build_corpus(args.sources, qm9=args.qm9, max_atoms=args.max_atoms, strict=args.strict)
+    path = save_corpus(corpus, args.output)
+    report = corpus_report(corpus)
+    Path(path).with_suffix(".report.json").write_text(json.dumps(report, indent=2))
+    print(f"corpus: {path} (report: {Path(path).with_suffix('.report.json')})\n{describe_report(report)}")
+
+
 def add_commands(sub) -> None:
     common = {"--device": dict(default=None, help="cpu or cuda (default: cuda if available)"),
               "--frame": dict(type=int, default=-1, help="which frame of the structure file (default: last)"),
@@ -206,3 +219,12 @@ def add_commands(sub) -> None:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--output", default="data", help="output folder")
     q.set_defaults(func=run_data_md17_xtb)
+    q = data_sub.add_parser("corpus", help="a block corpus for denoising pretraining (EPT) from PDB/mmCIF/SDF/MOL2 "
+                                           "files and folders, with a size/coverage report")
+    q.add_argument("sources", nargs="*", help="structure files or folders (searched recursively)")
+    q.add_argument("--qm9", type=int, default=0, help="also the first N molecules of QM9's training split")
+    q.add_argument("--max-atoms", type=int, default=None,
+                   help="cut larger structures into contiguous windows of whole blocks of at most this many atoms")
+    q.add_argument("--strict", action="store_true", help="stop at the first unreadable file instead of skipping it")
+    q.add_argument("--output", default="corpus.pt", help="corpus file (.pt); the report goes beside it")
+    q.set_defaults(func=run_data_corpus)

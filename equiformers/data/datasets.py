@@ -50,7 +50,15 @@ def build_dataset(data_config, split: str):
         if len(indices) == 0:
             raise DatasetError(f"the {split} split of {data_config.path} is empty")
         return FramesDataset(frames, None, indices, name=f"{data_config.path} frame")
-    raise ConfigError(f"unknown dataset {data_config.dataset!r}; available: ['qm9', 'frames']")
+    if data_config.dataset == "blocks":
+        from .blocks.dataset import BlocksDataset
+
+        if not data_config.path:
+            raise ConfigError("data.path is required for dataset 'blocks' (a corpus .pt file, or a structure file "
+                              "or folder)")
+        return BlocksDataset(str(data_config.path), split, data_config.train_size, data_config.val_size,
+                             data_config.test_size, data_config.split_seed)
+    raise ConfigError(f"unknown dataset {data_config.dataset!r}; available: ['qm9', 'frames', 'blocks']")
 
 
 class PreparedDataset(torch.utils.data.Dataset):

@@ -21,6 +21,7 @@ from ..models.config import config_from_dict
 TASKS: Dict[str, str] = {
     "regression": "equiformers.tasks.regression:RegressionTask",
     "energy_forces": "equiformers.tasks.energy_force:EnergyForceTask",
+    "denoising": "equiformers.tasks.denoising:DenoisingTask",
 }
 
 

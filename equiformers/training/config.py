@@ -3,6 +3,7 @@
 A run config has these sections (all keys optional except ``model`` and ``data.dataset``)::
 
     model: equiformer-qm9          # preset name, model YAML path, or {preset: ..., <overrides>, heads: ...}
+                                   # or {from: model.pt, ...}: fine-tuning (see check_model_from)
     data: {dataset: qm9, targets: [gap], ...}         # DataConfig
     task: {type: regression, loss: l1}                # what is learnt (equiformers.tasks)
     training: {max_epochs: 300, lr: 5.0e-4, ...}      # TrainingConfig: optimiser, schedule, trainer
@@ -33,8 +34,11 @@ class DataConfig:
     """Which data, split and batching.
 
     Attributes:
-        dataset: ``"qm9"``, or ``"frames"`` for energies and forces from ``path``
-            (MD17/rMD17/MD22 ``.npz``, extended XYZ, ASE database, any ASE format).
+        dataset: ``"qm9"``, ``"frames"`` for energies and forces from ``path``
+            (MD17/rMD17/MD22 ``.npz``, extended XYZ, ASE database, any ASE format), or
+            ``"blocks"``: unlabelled block structures from ``path`` (a corpus ``.pt``, or a
+            PDB/mmCIF/SDF/MOL2 file or folder) for denoising pretraining
+            (:mod:`equiformers.data.blocks.dataset`; val/test default to 5 % each).
         targets: target names (QM9: mu, alpha, homo, lumo, gap, r2, zpve, u0, u, h, g, cv;
             frames: energy, trained together with forces).
         path, energy_key, forces_key, npz_layout: where frames come from, the
@@ -205,6 +209,35 @@ def apply_overrides(raw: Dict[str, Any], overrides: List[str]) -> Dict[str, Any]
     return raw
 
 
+#: keys of ``model: {from: ...}``
+MODEL_FROM_KEYS = ("from", "config", "heads", "freeze_backbone")
+
+
+def check_model_from(model: Any) -> None:
+    """Check a fine-tuning ``model:`` mapping (no-op for any other model spec)::
+
+        model:
+          from: runs/pretrain/model.pt   # a model file (or training checkpoint): architecture + weights
+          config: {graph: fully_connected}   # optional: config fields replaced (weights must still fit)
+          heads: {gap: {type: ept_property, pool: graph}}   # optional: the heads (default: the task's)
+          freeze_backbone: true          # optional (false): train the heads only
+
+    The backbone's weights (and those of every head declared exactly as in the file) are copied
+    from the file; other heads start from random initialisation. Works for every family.
+    """
+    if not (isinstance(model, dict) and "from" in model):
+        return
+    unknown = sorted(set(model) - set(MODEL_FROM_KEYS))
+    if unknown:
+        raise ConfigError(f"model: {{from: ...}} takes only {list(MODEL_FROM_KEYS)}; got {unknown} (a preset's "
+                          "architecture cannot be mixed with a model file's weights)")
+    if not isinstance(model["from"], str) or not model["from"]:
+        raise ConfigError(f"model.from must be the path of a model file (model.pt), got {model['from']!r}")
+    for key, kind in (("config", dict), ("heads", dict), ("freeze_backbone", bool)):
+        if model.get(key) is not None and not isinstance(model[key], kind):
+            raise ConfigError(f"model.{key} must be a {kind.__name__}, got {model[key]!r}")
+
+
 def run_config_from_dict(raw: Dict[str, Any]) -> RunConfig:
     if not isinstance(raw, dict):
         raise ConfigError("a run config must be a YAML mapping with model/data/training sections")
@@ -213,6 +246,7 @@ def run_config_from_dict(raw: Dict[str, Any]) -> RunConfig:
         raise ConfigError(f"unknown top-level key(s) {sorted(unknown)} in run config; allowed: {sorted(_TOP_KEYS)}")
     if "model" not in raw:
         raise ConfigError("run config is missing the 'model' key (a preset name such as 'equiformer-qm9')")
+    check_model_from(raw["model"])
     task = _task_section(raw)
     training = {k: v for k, v in (raw.get("training") or {}).items() if k not in _TASK_KEYS_IN_TRAINING}
     return RunConfig(
@@ -235,6 +269,10 @@ def load_run_config(path: Union[str, Path], overrides: Optional[List[str]] = Non
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
     raw = _resolve_data_path(raw, path.parent)
+    model = raw.get("model") if isinstance(raw, dict) else None
+    if isinstance(model, dict) and isinstance(model.get("from"), str):  # resolved as data.path is
+        resolved = _resolve_data_path({"data": {"path": model["from"]}}, path.parent)["data"]["path"]
+        raw = {**raw, "model": {**model, "from": resolved}}
     return run_config_from_dict(apply_overrides(raw, overrides or []))
 
 

@@ -29,10 +29,50 @@ from .progress import TimeEstimate, describe_summary, training_summary
 log = logging.getLogger(__name__)
 
 
+def base_model_spec(model: Any) -> Dict[str, Any]:
+    """``resolve_model_spec``, plus fine-tuning: ``{from: FILE, config, heads}`` is the file's
+    architecture with ``config`` fields replaced and ``heads`` (if given) instead of the file's
+    (:func:`~.config.check_model_from`)."""
+    if not (isinstance(model, dict) and "from" in model):
+        return resolve_model_spec(model)
+    stored = read_model_record(Path(model["from"]))["model"]
+    spec = {"model": stored["model"], "config": {**stored.get("config", {}), **(model.get("config") or {})}}
+    if model.get("heads"):
+        spec["heads"] = model["heads"]
+    return resolve_model_spec(spec)
+
+
+def initialise_from(model: torch.nn.Module, path: str) -> None:
+    """Copy the weights of the model file ``path`` into ``model`` (fine-tuning): every tensor outside
+    the heads, and those of heads declared exactly as in the file (with their output scaling).
+    Raises :class:`ConfigError` when the backbone's tensors are missing from the file or do not fit
+    (a ``model.config`` change that alters the architecture)."""
+    record = read_model_record(Path(path))
+    source, stored_heads = record["state_dict"], record["model"].get("heads") or {}
+    kept_heads = [name for name, spec in model.head_specs.items() if stored_heads.get(name) == spec]
+    kept_outputs = {o for name in kept_heads for o in model.heads[name].output_info()}
+    wanted = {k for k in model.state_dict() if not k.startswith(("heads.", "output_scaling."))}
+    wanted |= {k for k in model.state_dict() if k.split(".")[:2] in ([["heads", h] for h in kept_heads]
+                                                                      + [["output_scaling", o] for o in kept_outputs])}
+    target = model.state_dict()
+    missing = sorted(k for k in wanted if k not in source)
+    misfit = sorted(k for k in wanted if k in source and source[k].shape != target[k].shape)
+    if missing or misfit:
+        name = (missing or misfit)[0]
+        detail = "absent from the file" if missing else f"{tuple(source[name].shape)} in the file, " \
+                                                          f"{tuple(target[name].shape)} here"
+        raise ConfigError(f"model.from {path}: {len(missing) + len(misfit)} backbone tensor(s) do not fit the model "
+                          f"to fine-tune (e.g. {name}: {detail}); model.config may only change settings that "
+                          "keep the architecture")
+    model.load_state_dict({k: source[k] for k in wanted}, strict=False)
+    log.info("fine-tuning from %s: %d tensors copied (backbone%s), new heads %s", path, len(wanted),
+             f" + heads {kept_heads}" if kept_heads else "", sorted(set(model.head_specs) - set(kept_heads)))
+
+
 def resolve_model_for_data(run: RunConfig, datamodule: AtomicDataModule, task: Task) -> Dict[str, Any]:
     """The model spec with the task's default heads (unless the spec declares heads) and
     normalisation constants computed from the training data."""
-    spec = resolve_model_spec(run.model)
+    spec = base_model_spec(run.model)
     heads = spec.get("heads") or task.default_heads()
     config = dict(spec.get("config", {}))
     family_fields = {f.name for f in dataclasses.fields(family_class(spec["model"]).Config)}
@@ -69,6 +109,12 @@ def train(run: RunConfig) -> Dict[str, Any]:
     datamodule = AtomicDataModule(run.data)
     spec = _existing_model_spec(last) if resume else resolve_model_for_data(run, datamodule, task)
     model = build_model(spec)
+    tune = run.model if isinstance(run.model, dict) and "from" in run.model else {}
+    if tune and not resume:  # fine-tuning: weights from the file (a resumed run has them in its checkpoint)
+        initialise_from(model, tune["from"])
+    if tune.get("freeze_backbone"):
+        model.backbone.requires_grad_(False)  # AdamW skips parameters without gradients (no decay either)
+        log.info("backbone frozen: training the heads only")
     task.check_model(model)
     datamodule.prepare = model.prepare
     if not resume:  # a resumed run takes all scaling buffers from its checkpoint
@@ -139,7 +185,7 @@ def check_run_config(run: RunConfig) -> None:
     """Fail early, before any data is loaded, on a model spec (every config value checked) or a
     task that cannot be built."""
     try:
-        graph_spec_of(resolve_model_spec(run.model))
+        graph_spec_of(base_model_spec(run.model))
     except ConfigError as err:
         raise ConfigError(f"model: {err}") from None
     build_task(run.task, run.data.targets)

@@ -25,6 +25,8 @@ Deviations from the official code (jiaor17/EPT 481a550), each deliberate:
   row and column 0, which is the first segment's global atom in its layout).
 * Only pre-norm is implemented (every released config); the IEConv adapter (EC task only) is not.
 * Periodic structures are refused (no periodic images in EPT).
+* Block-level denoising pretraining is a task (:mod:`equiformers.tasks.denoising`, which lists its
+  own deviations: correct inertia tensor, Leach's IGSO(3) convention, guarded solve).
 """
 
 from .config import EPTConfig

@@ -2,7 +2,7 @@
 noise) head. Declared in a model spec as::
 
     heads:
-      y: {type: ept_property, pool: graph}    # graph | block | atom | atom_sum (QM9's sum_unit)
+      y: {type: ept_property, pool: graph}    # graph | block | block_sum | atom | atom_sum (QM9's sum_unit)
       noise: {type: ept_vector}               # direct per-atom vectors [N, 3] (forces, denoising)
 
 Property heads use MLP = Linear(d, d) - SiLU - Linear(d, outputs) and pool as the official
@@ -10,14 +10,16 @@ predictors (z_b = sum_{i in b} h_i / sqrt(n_b), z_G = sum_b z_b / sqrt(N_b); glo
 atoms included):
 
 * ``graph``: y = MLP(z_G);  ``block``: y = sum_b MLP(z_b) / sqrt(N_b);
+* ``block_sum``: y = sum_b MLP(z_b), the official denoising energy (``pred_type=gradient``, whose
+  comment insists on a sum, not a mean, so that -dE/dx is not shrunk);
 * ``atom``: y = sum_i MLP(h_i) / sqrt(N);  ``atom_sum``: y = sum_i MLP(h_i).
 
 The vector head is the official output GVP (d_output = 1) on h and per-channel unit vectors
 V / (|V| + 1e-5). Gradient forces are not a head: :class:`~equiformers.tasks.forces.ConservativeForces`
 differentiates an energy written by a property head (the reference's ``pred_type=gradient`` sums
-block energies; ``pool: block`` without the 1/sqrt(N_b) would be that, ``atom_sum`` is the extensive
-choice). The library's generic heads (``graph_scalar``, ``atom_scalar``, ``atom_vector``) also work
-on EPT's ``node_scalars`` / ``node_irreps``.
+block energies: ``pool: block_sum``; ``atom_sum`` is the other extensive choice). The library's
+generic heads (``graph_scalar``, ``atom_scalar``, ``atom_vector``) also work on EPT's
+``node_scalars`` / ``node_irreps``.
 """
 
 from dataclasses import dataclass
@@ -35,15 +37,15 @@ from .backbone import block_and_graph_embeddings
 from .layers import GVPFeedForward, safe_norm
 
 FAMILY_HEAD_TYPES = ("ept_property", "ept_vector")
-POOLS = ("graph", "block", "atom", "atom_sum")
+POOLS = ("graph", "block", "block_sum", "atom", "atom_sum")
 UNIT_VECTOR_EPS = 1e-5  # official: V / (|V| + 1e-5)
 
 
 @dataclass
 class EPTHeadSpec:
     """An EPT head: ``type`` (ept_property | ept_vector), ``outputs`` (default ``[head name]``; one for
-    a vector head), ``pool`` (property heads: graph | block | atom | atom_sum), ``hidden`` (MLP width,
-    default d)."""
+    a vector head), ``pool`` (property heads: graph | block | block_sum | atom | atom_sum), ``hidden``
+    (MLP width, default d)."""
 
     type: str
     outputs: Optional[List[str]] = None
@@ -81,14 +83,16 @@ class PropertyHead(nn.Module):
 
     def forward(self, data: Dict[str, torch.Tensor], features) -> Dict[str, torch.Tensor]:
         num_graphs = data[K.NUM_ATOMS].shape[0]
-        if self.pool in ("graph", "block"):
+        if self.pool in ("graph", "block", "block_sum"):
             z_b, z_g = block_and_graph_embeddings(features, num_graphs)
             if self.pool == "graph":
                 y = self.mlp(z_g)
             else:
                 graph = features["block_graph"]
-                count = scatter_sum(torch.ones_like(graph, dtype=z_b.dtype), graph, num_graphs)
-                y = scatter_sum(self.mlp(z_b), graph, num_graphs) / count.sqrt().unsqueeze(-1)
+                y = scatter_sum(self.mlp(z_b), graph, num_graphs)
+                if self.pool == "block":
+                    count = scatter_sum(torch.ones_like(graph, dtype=z_b.dtype), graph, num_graphs)
+                    y = y / count.sqrt().unsqueeze(-1)
         else:
             h, graph = features["all_scalars"], features["node_graph"]
             y = scatter_sum(self.mlp(h), graph, num_graphs)
