@@ -4,12 +4,20 @@
 only tensors and plain values, so it loads with ``torch.load(weights_only=True)``.
 Lightning's training checkpoints (``*.ckpt``) carry the same entry and load too.
 
+fairchem 1.x EquiformerV2 checkpoints (the ``{"config", "state_dict", "normalizers", ...}`` files its
+trainer writes, OC20/OC22/OMat24 ``eqV2_*`` included) load too: they are converted on reading by
+:mod:`equiformers.models.equiformer_v2.fairchem`. Files that hold Python objects besides tensors and
+plain values are refused unless the caller trusts them (``allow_pickle=True`` or the environment
+variable ``EQUIFORMERS_ALLOW_PICKLE=1``): unpickling can run arbitrary code.
+
 Integrity: the record stores a SHA-256 of its weights (names, dtypes, shapes, bytes), checked at
 load time, so a file damaged after it was written is refused; so are weights holding NaN or inf
 (a diverged run's export) and weights that do not fit the architecture the file names.
 """
 
 import hashlib
+import os
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
@@ -18,12 +26,14 @@ from torch import nn
 
 from .. import __version__
 from ..data.cache import atomic_torch_save
-from ..errors import CheckpointError, EquiformersError
+from ..errors import CheckpointError, ConfigError, EquiformersError, EquiformersWarning
 from ..models.registry import build_model, family_class, model_spec_of, resolve_model_spec
 
 FORMAT = "equiformers-model"
 #: 2: backbone + named heads + output scaling (version 1: one module per family with ``head``)
 FORMAT_VERSION = 2
+#: set to 1 to let every load unpickle files that need more than tensors (only for trusted files)
+ALLOW_PICKLE_ENV = "EQUIFORMERS_ALLOW_PICKLE"
 
 
 def weights_checksum(state: Dict[str, torch.Tensor]) -> str:
@@ -73,20 +83,33 @@ def save_model(model: nn.Module, path: Union[str, Path], **metadata) -> Path:
     return path
 
 
-def read_model_record(path: Path) -> Dict[str, Any]:
-    """The model record of a model file or a Lightning checkpoint (spec, weights, metadata)."""
+def read_model_record(path: Path, allow_pickle: Optional[bool] = None) -> Dict[str, Any]:
+    """The model record of a model file, a Lightning checkpoint or a fairchem EquiformerV2 checkpoint
+    (spec, weights, metadata). ``allow_pickle``: unpickle files that hold Python objects besides
+    tensors and plain values (default: ``EQUIFORMERS_ALLOW_PICKLE=1`` in the environment); only for
+    files from a source you trust."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if allow_pickle is None:
+        allow_pickle = os.environ.get(ALLOW_PICKLE_ENV, "") == "1"
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=not allow_pickle)
     except Exception as err:
         detail = str(err).splitlines()[0] if str(err) else ""
         if "Weights only load failed" in detail:  # torch's advice there is about code, not about damage
-            detail = "not a PyTorch file of tensors and plain values"
+            raise CheckpointError(
+                f"{path} is not a readable equiformers checkpoint as it is: it holds Python objects besides tensors "
+                "and plain values, and unpickling them could run arbitrary code. If it is a checkpoint from another "
+                "program (e.g. fairchem) and you trust its source, load it with load_model(path, allow_pickle=True) "
+                f"or set {ALLOW_PICKLE_ENV}=1") from None
         raise CheckpointError(f"{path} is not a readable equiformers checkpoint: truncated, damaged or not a "
                               f"model file ({type(err).__name__}: {detail})") from None
     if isinstance(obj, dict) and "equiformers" in obj:  # a Lightning training checkpoint
         obj = obj["equiformers"]
+    from ..models.equiformer_v2 import fairchem
+
+    if fairchem.is_fairchem_checkpoint(obj):
+        return _from_fairchem(path, obj, fairchem)
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an equiformers model file (no '{FORMAT}' record); "
                               "was it written by another program?")
@@ -99,15 +122,20 @@ def read_model_record(path: Path) -> Dict[str, Any]:
 
 
 def load_model(path: Union[str, Path], family: Optional[str] = None,
-               map_location: Union[str, torch.device] = "cpu") -> Tuple[nn.Module, Dict[str, Any]]:
+               map_location: Union[str, torch.device] = "cpu",
+               allow_pickle: Optional[bool] = None) -> Tuple[nn.Module, Dict[str, Any]]:
     """Rebuild the model saved at ``path``; returns ``(model in eval mode, metadata)``.
+
+    ``path`` may also be a fairchem 1.x EquiformerV2 checkpoint (converted, see
+    :mod:`equiformers.models.equiformer_v2.fairchem`).
 
     Args:
         family: if given, the checkpoint must hold a model of this family
             (e.g. ``"equiformer"``), otherwise :class:`CheckpointError`.
+        allow_pickle: see :func:`read_model_record` (only for files from a trusted source).
     """
     path = Path(path)
-    record = read_model_record(path)
+    record = read_model_record(path, allow_pickle)
     spec, state = record["model"], record["state_dict"]
     if family is not None and spec.get("model") != family:
         raise CheckpointError(f"{path} holds a {spec.get('model')!r} model, not {family!r}")
@@ -123,6 +151,17 @@ def load_model(path: Union[str, Path], family: Optional[str] = None,
         raise CheckpointError(f"{path}: weights do not fit the {spec.get('model')} architecture it names "
                               f"({str(err).splitlines()[0]})") from None
     return model.to(map_location).eval(), record.get("metadata", {})
+
+
+def _from_fairchem(path: Path, checkpoint: Dict[str, Any], fairchem) -> Dict[str, Any]:
+    """The model record of a fairchem EquiformerV2 checkpoint (converted; its dropped heads warned)."""
+    try:
+        model, metadata = fairchem.model_from_fairchem_checkpoint(checkpoint)
+    except (ConfigError, EquiformersError) as err:
+        raise CheckpointError(f"{path} is a fairchem checkpoint that cannot be converted: {err}") from None
+    for head, reason in metadata["dropped_heads"].items():
+        warnings.warn(f"{path}: fairchem head {head!r} left out ({reason})", EquiformersWarning, stacklevel=3)
+    return model_record(model, **metadata)
 
 
 def _from_version_1(spec: Dict[str, Any], state: Dict[str, torch.Tensor]):

@@ -19,7 +19,8 @@ its released models never use (``use_s2_act_attn``, several resolutions) are ref
     norm.*                             -> backbone.norm.*
     energy_block.* | output_heads.{h}.energy_block.* -> heads.energy.energy_block.*
     force_block.*  | output_heads.{h}.force_block.*  -> heads.forces.force_block.*
-    energy_lin_ref [max_num_elements]  -> output_scaling.energy.atom_reference (by type)
+    energy_lin_ref [max_num_elements]  -> output_scaling.energy.atom_reference (by type; only with
+                                          use_energy_lin_ref, which checkpoints leave out: see below)
 
 Every other tensor name and shape is identical (same module tree: ``ga.so2_conv_1.fc_m0``,
 ``ga.so2_conv_1.so2_m_conv.{m-1}.fc``, ``ga.so2_conv_1.rad_func.net.{0,1,3,4,6}``, ``ga.alpha_norm``,
@@ -29,6 +30,22 @@ here and are dropped: ``*.expand_index``, ``*.balance_degree_weight``, ``distanc
 ``SO3_rotation.*``, ``mappingReduced.*``, ``SO3_grid.*`` (and their copies inside blocks and heads).
 Our attention re-uses one m-major rotation per forward where fairchem permutes with ``to_m``:
 a relabelling, not a change of weights.
+
+**Checkpoint files** (:func:`model_from_fairchem_checkpoint`, used by
+:func:`equiformers.training.checkpoint.load_model`): the dict fairchem's trainer saves
+(``config``, ``state_dict``, ``normalizers``, ``elementrefs``, ...). Models: the flat
+``equiformer_v2`` (old ``model`` + ``model_attributes`` configs too) and ``hydra`` with the
+``equiformer_v2_backbone`` and EquiformerV2 energy/force heads (OC20, OC22 and OMat24 ``eqV2_*``).
+Predictions are fairchem's trainer's: ``energy = raw * rmsd + mean + sum_i ref[Z_i]``,
+``forces = raw * rmsd``. A model without a force head gets conservative forces (and stress) here
+(fairchem 1.10 has no gradient mode for EquiformerV2). Differences, all documented in the README:
+edge frames use our fixed roll (fairchem redraws a random roll per call; with the grids of the
+released models it changes outputs at the grid-aliasing level, measured below float32 rounding on
+the test fixtures); ``max_neighbors`` keeps exactly the nearest k (fairchem's default
+``enforce_max_neighbors_strictly: false`` keeps every neighbour within 0.01 Å² of the (k+1)-th
+squared distance); the ``rank2_symmetric_head`` (OMat24's direct stress) is left out with a warning;
+``energy_lin_ref`` is not added (fairchem 1.10 keeps the parameter for strict loading only).
+Verified against fairchem-core 1.10.0 itself: ``tests/models/equiformer_v2/test_fairchem_checkpoints.py``.
 """
 
 import re
@@ -130,3 +147,142 @@ def state_dict_from_fairchem(state_dict: Mapping[str, torch.Tensor], elements,
             value = value.index_select(0, rows.to(value.device))
         out[ours] = value
     return out
+
+
+# --- fairchem checkpoint files --------------------------------------------------------------------
+#: fairchem registry names of the EquiformerV2 models it writes: the flat (pre-hydra) model, and the
+#: hydra backbone; their heads, by role; heads whose outputs this package cannot produce (dropped)
+FLAT_MODELS = ("equiformer_v2",)
+HYDRA_BACKBONES = ("equiformer_v2_backbone",)
+ENERGY_HEADS = ("equiformer_v2_energy_head", "equiformerV2_scalar_head")
+FORCE_HEADS = ("equiformer_v2_force_head", "equiformerV2_vector_head")
+DROPPED_HEADS = {"rank2_symmetric_head": "direct stress (fairchem's rank-2 head) is not implemented here"}
+_HEAD_KEYS = {"module", "output_name", "reduce", "use_source_target_embedding", "decompose", "num_layers",
+              "extensive"}
+
+
+def fairchem_model_config(checkpoint: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    """The ``model`` config of a fairchem trainer checkpoint (``{"config", "state_dict", ...}``, as
+    fairchem's ``BaseTrainer.save`` writes it), with the old ``model: name`` + ``model_attributes``
+    form merged; ``None`` if ``checkpoint`` is not such a dict."""
+    if not isinstance(checkpoint, Mapping) or not isinstance(checkpoint.get("config"), Mapping) \
+            or not isinstance(checkpoint.get("state_dict"), Mapping):
+        return None
+    config = checkpoint["config"]
+    model = config.get("model")
+    if isinstance(model, str):
+        model = {**dict(config.get("model_attributes") or {}), "name": model}
+    return dict(model) if isinstance(model, Mapping) else None
+
+
+def is_fairchem_checkpoint(checkpoint: Any) -> bool:
+    """Whether ``checkpoint`` (a loaded file) is a fairchem trainer checkpoint of any model."""
+    return fairchem_model_config(checkpoint) is not None and "format" not in checkpoint
+
+
+def spec_from_fairchem_checkpoint(checkpoint: Mapping[str, Any]):
+    """``(spec, dropped)``: our model spec for a fairchem EquiformerV2 checkpoint and the heads that
+    are left out (name -> reason). :class:`ConfigError` names any option that cannot be converted."""
+    model = fairchem_model_config(checkpoint)
+    name = model.get("name", model.get("model"))
+    dropped = {}
+    if name in FLAT_MODELS:
+        backbone = {k: v for k, v in model.items() if k != "name"}
+        spec = spec_from_fairchem(backbone, direct_forces=bool(backbone.get("regress_forces", True)))
+        return spec, dropped
+    if name != "hydra":
+        raise ConfigError(f"fairchem model {name!r} is not an EquiformerV2 (supported: {list(FLAT_MODELS)} or hydra "
+                          f"with backbone {list(HYDRA_BACKBONES)})")
+    extra = set(model) - {"name", "backbone", "heads", "otf_graph", "pass_through_head_outputs", "freeze_backbone"}
+    if extra:
+        raise ConfigError(f"fairchem hydra option(s) {sorted(extra)} are not supported (e.g. finetune_config: "
+                          "convert the starting checkpoint instead)")
+    backbone = dict(model.get("backbone") or {})
+    if backbone.get("model") not in HYDRA_BACKBONES:
+        raise ConfigError(f"fairchem backbone {backbone.get('model')!r} is not supported (supported: "
+                          f"{list(HYDRA_BACKBONES)}; DeNS backbones are not)")
+    roles, pool = {}, "sum"
+    for head, settings in (model.get("heads") or {}).items():
+        module = settings.get("module")
+        unknown = set(settings) - _HEAD_KEYS
+        if unknown:
+            raise ConfigError(f"fairchem head {head!r} has unsupported option(s) {sorted(unknown)}")
+        if module in DROPPED_HEADS:
+            dropped[head] = f"{module}: {DROPPED_HEADS[module]}"
+            continue
+        role = "energy" if module in ENERGY_HEADS else "forces" if module in FORCE_HEADS else None
+        if role is None:
+            raise ConfigError(f"fairchem head {head!r} uses module {module!r}, which is not supported (supported: "
+                              f"{list(ENERGY_HEADS + FORCE_HEADS)}, and {list(DROPPED_HEADS)} is dropped)")
+        if settings.get("output_name", role) != role or role in roles:
+            raise ConfigError(f"fairchem head {head!r} ({module}) writes {settings.get('output_name', role)!r}: only "
+                              "one energy head writing 'energy' and one force head writing 'forces' are supported")
+        roles[role] = head
+        if role == "energy":
+            pool = settings.get("reduce", "sum")
+    if "energy" not in roles:
+        raise ConfigError("the fairchem model has no EquiformerV2 energy head")
+    spec = spec_from_fairchem({"backbone": backbone}, direct_forces="forces" in roles)
+    if pool != "sum":
+        spec["heads"]["energy"]["pool"] = pool
+    return spec, dropped
+
+
+def _normalizer(state: Mapping[str, Any]):
+    """(mean, rmsd) of a fairchem normalizer state dict (``mean``/``rmsd``, or legacy ``mean``/``std``)."""
+    mean = float(torch.as_tensor(state.get("mean", 0.0)))
+    return mean, float(torch.as_tensor(state["rmsd"] if "rmsd" in state else state["std"]))
+
+
+def model_from_fairchem_checkpoint(checkpoint: Mapping[str, Any]):
+    """``(model, metadata)``: our model with the weights, normalizers and element references of a
+    fairchem EquiformerV2 checkpoint, predicting what fairchem's trainer predicts (denormalised, with
+    element references). :class:`ConfigError` for what cannot be converted.
+
+    fairchem's predictions are ``energy = raw * rmsd + mean + sum_i ref[Z_i]`` and
+    ``forces = raw * rmsd`` (its normalizers, keys ``energy``/``forces`` or legacy
+    ``target``/``grad_target``; its ``elementrefs["energy"]``), which become our output scaling.
+    fairchem 1.10 keeps ``energy_lin_ref`` only for strict loading and never adds it: so neither do we.
+    """
+    from ..registry import build_model
+
+    spec, dropped = spec_from_fairchem_checkpoint(checkpoint)
+    model = build_model(spec)
+    skip = re.compile(r"^(module\.)?output_heads\.(" + "|".join(map(re.escape, dropped)) + r")\.") if dropped else None
+    fairchem_state = {k: v for k, v in checkpoint["state_dict"].items() if skip is None or not skip.match(k)}
+    state = state_dict_from_fairchem(fairchem_state, spec["config"]["elements"])
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:
+        raise ConfigError(f"the fairchem weights do not fit its config ({str(err).splitlines()[0]})") from None
+    missing = [k for k in missing if not k.startswith("output_scaling.")]
+    if missing or unexpected:
+        raise ConfigError(f"the fairchem state dict does not match its config: missing {missing[:3]}, "
+                          f"unexpected {unexpected[:3]}")
+    normalizers = {{"target": "energy", "grad_target": "forces"}.get(k, k): _normalizer(v)
+                   for k, v in (checkpoint.get("normalizers") or {}).items()}
+    energy_mean, energy_rmsd = normalizers.get("energy", (0.0, 1.0))
+    references = (checkpoint.get("elementrefs") or {}).get("energy", {}).get("element_references")
+    atom_reference = None
+    if references is not None:
+        rows = torch.zeros(model.output_scaling["energy"].atom_reference.shape[0], dtype=torch.float64)
+        table = type_table(spec["config"]["elements"])
+        known = torch.nonzero((table >= 0)[: len(references)]).flatten()
+        rows[table[known]] = torch.as_tensor(references, dtype=torch.float64)[known]
+        atom_reference = rows
+    model.set_output_statistics("energy", scale=energy_rmsd, shift=energy_mean, atom_reference=atom_reference)
+    if "forces" in model.outputs:
+        force_mean, force_rmsd = normalizers.get("forces", (0.0, 1.0))
+        if force_mean != 0.0:
+            raise ConfigError(f"the fairchem force normalizer has mean {force_mean} (not 0): not equivariant")
+        model.set_output_statistics("forces", scale=force_rmsd)
+    metadata = {"source": "fairchem", "fairchem_version": str((checkpoint["config"].get("cmd") or {}).get("version")),
+                "fairchem_model": _model_name(checkpoint), "dropped_heads": dropped,
+                "normalizers": {k: list(v) for k, v in normalizers.items()}}
+    return model, metadata
+
+
+def _model_name(checkpoint: Mapping[str, Any]) -> str:
+    model = fairchem_model_config(checkpoint)
+    name = model.get("name", model.get("model"))
+    return f"hydra/{model.get('backbone', {}).get('model')}" if name == "hydra" else str(name)
