@@ -1,6 +1,6 @@
 """The official Equiformer's own environment, beside ours: a virtual environment with e3nn 0.4.4 and
 torch kept at 2.13.0 (a constraints file), the checkout at the pinned commit, and small stand-ins
-(``shims/``) for the compiled ``torch_scatter``/``torch_cluster`` and for the one OCP class the
+(``benchmarks/shims/`` for ``torch_scatter``, ``shims/`` here for ``torch_cluster`` and the one OCP class the
 official code imports. Used by ``make_fixture.py`` and ``race.py``; nothing here is installed into
 our environment, and none of the official code is copied into this repository.
 """
@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import torch
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import reference_venv  # noqa: E402
 #: the commit the reference notes (../shared/reference/equiformer.md) and the fixtures were made at
 OFFICIAL_COMMIT = "64cb786"
 PACKAGES = ["e3nn==0.4.4", "torch_geometric"]
@@ -32,18 +32,7 @@ def check_checkout(path: Path) -> str:
 
 def ensure_venv(venv: Path) -> Path:
     """Create (once) the official code's virtual environment; returns its python."""
-    python = venv / "bin" / "python"
-    stamp = venv / ".official-ready"
-    if stamp.is_file():
-        return python
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    constraints = venv / "constraints.txt"
-    constraints.write_text(f"torch=={torch.__version__.split('+')[0]}\n")
-    pip = [str(python), "-m", "pip", "install", "--quiet"]
-    subprocess.run(pip + [f"torch=={torch.__version__.split('+')[0]}"], check=True)
-    subprocess.run(pip + ["-c", str(constraints)] + PACKAGES, check=True)
-    stamp.write_text("ok\n")
-    return python
+    return reference_venv.ensure_venv(venv, PACKAGES, name="official")
 
 
 def official_command(python: Path, checkout: Path, *args) -> list:
@@ -52,7 +41,7 @@ def official_command(python: Path, checkout: Path, *args) -> list:
 
 def official_env(checkout: Path, threads: int = None) -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE / "shims"), str(checkout)])
+    env["PYTHONPATH"] = os.pathsep.join([str(reference_venv.SHARED_SHIMS), str(HERE / "shims"), str(checkout)])
     # e3nn 0.4.4 pickles its constants with Python objects that torch >= 2.6 refuses by default
     env["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
     env["PYTHONWARNINGS"] = "ignore"
