@@ -24,6 +24,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import DatasetError
+from ..optional import require
 from .frames import KCAL_PER_MOL_TO_EV
 
 #: The eight MD17 molecules.
@@ -94,11 +95,7 @@ def check_existing_frames(xyz: Path, identity: dict) -> None:
 
 
 def _require(module: str):
-    try:
-        return __import__(module)
-    except ImportError:
-        raise DatasetError(f"xTB data generation needs '{module}': pip install 'equiformers[xtb]' "
-                           "(rdkit and tblite)") from None
+    return require(module, "xTB data generation")
 
 
 def molecule_from_smiles(smiles: str, seed: int = 0):

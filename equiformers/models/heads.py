@@ -75,10 +75,17 @@ class OutputInfo:
     kind: str
 
 
-def head_spec(name: str, values) -> HeadSpec:
-    spec = config_from_dict(HeadSpec, dict(values or {}), where=f"heads.{name}")
+def parse_head_spec(name: str, values, spec_class=HeadSpec):
+    """``values`` as a checked ``spec_class`` (a dataclass with ``outputs``) whose outputs default to
+    ``[name]``; families parse their own head types with their own dataclass through this."""
+    spec = config_from_dict(spec_class, dict(values or {}), where=f"heads.{name}")
     if spec.outputs is None:
         spec.outputs = [name]
+    return spec
+
+
+def head_spec(name: str, values) -> HeadSpec:
+    spec = parse_head_spec(name, values)
     if spec.type == "atom_vector" and len(spec.outputs) != 1:
         raise ConfigError(f"heads.{name}: an atom_vector head writes exactly one output")
     return spec

@@ -17,6 +17,7 @@ import numpy as np
 from ase.data import covalent_radii
 
 from ...errors import DatasetError, InvalidStructureError
+from ...optional import require
 from . import vocabulary as V
 from .structure import BlockLabel, BlockStructure
 
@@ -94,12 +95,7 @@ def from_ase(atoms, segment: int = 0, hydrogens: bool = True, unknown_residues: 
 
 
 def _rdkit():
-    try:
-        from rdkit import Chem
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise DatasetError("reading SDF/MOL2/SMILES needs RDKit: pip install rdkit "
-                           "(or the 'xtb' extra: pip install 'equiformers[xtb]')") from None
-    return Chem
+    return require("rdkit.Chem", "reading SDF/MOL2/SMILES")
 
 
 def from_rdkit(mol, conformer: int = 0, segment: int = 0, hydrogens: bool = True,

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
 from ...errors import ConfigError, DatasetError, InvalidStructureError
+from ...optional import require
 from . import vocabulary as V
 from .residues import UNKNOWN_RESIDUE_POLICIES, residue_blocks
 from .structure import BlockLabel, BlockStructure, concatenate
@@ -38,12 +39,7 @@ from .structure import BlockLabel, BlockStructure, concatenate
 
 def gemmi_module():
     """gemmi, or a :class:`DatasetError` naming the extra that installs it."""
-    try:
-        import gemmi
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise DatasetError("reading PDB/mmCIF files needs gemmi: pip install 'equiformers[bio]' "
-                           "(or pip install gemmi)") from None
-    return gemmi
+    return require("gemmi", "reading PDB/mmCIF files")
 
 
 def read_protein(path: Union[str, Path], chains: Optional[Sequence[str]] = None, segment_by: str = "none",

@@ -31,8 +31,7 @@ from torch import nn
 from ...data import keys as K
 from ...errors import ConfigError
 from ...ops.scatter import scatter_sum
-from ..config import config_from_dict
-from ..heads import OutputInfo, register_head_type
+from ..heads import OutputInfo, parse_head_spec, register_head_type
 from .backbone import block_and_graph_embeddings
 from .layers import GVPFeedForward, safe_norm
 
@@ -63,10 +62,7 @@ class EPTHeadSpec:
 
 
 def family_head_spec(name: str, values: Dict) -> EPTHeadSpec:
-    spec = config_from_dict(EPTHeadSpec, dict(values), where=f"heads.{name}")
-    if spec.outputs is None:
-        spec.outputs = [name]
-    return spec
+    return parse_head_spec(name, values, EPTHeadSpec)
 
 
 class PropertyHead(nn.Module):

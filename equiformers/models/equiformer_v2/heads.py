@@ -23,8 +23,7 @@ from torch import nn
 from ...data import keys as K
 from ...errors import ConfigError
 from ...ops.scatter import scatter_mean, scatter_sum
-from ..config import config_from_dict
-from ..heads import OutputInfo, register_head_type
+from ..heads import OutputInfo, parse_head_spec, register_head_type
 from .attention import SO2EquivariantGraphAttention
 from .ffn import FeedForwardNetwork
 from .init import init_weights
@@ -56,10 +55,7 @@ class EqV2HeadSpec:
 
 
 def family_head_spec(name: str, values: Dict) -> EqV2HeadSpec:
-    spec = config_from_dict(EqV2HeadSpec, dict(values), where=f"heads.{name}")
-    if spec.outputs is None:
-        spec.outputs = [name]
-    return spec
+    return parse_head_spec(name, values, EqV2HeadSpec)
 
 
 class EnergyHead(nn.Module):
