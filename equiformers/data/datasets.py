@@ -2,7 +2,7 @@
 
 import os
 from functools import lru_cache
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 import torch
 
@@ -29,6 +29,11 @@ def _read_frames(path: str, version, layout: str, energy_key: str, forces_key: s
     return read_ase_frames(path, energy_key, forces_key)
 
 
+def needs_bonds(graph_spec) -> bool:
+    """Whether a model with this :class:`~.graph.GraphSpec` reads chemical bonds."""
+    return getattr(graph_spec, "kind", None) == "bonded" or getattr(graph_spec, "edge_types", None) == "bonds"
+
+
 def build_dataset(data_config, split: str):
     """The ``split`` (``train``/``val``/``test``) of ``data_config.dataset``: records without edges
     (a model's ``prepare`` adds the graph it declares)."""
@@ -36,7 +41,8 @@ def build_dataset(data_config, split: str):
     if data_config.dataset == "qm9":
         from .qm9 import QM9Dataset
 
-        return QM9Dataset(data_config.targets, None, split, subset=size, cache=data_config.cache_dir)
+        return QM9Dataset(data_config.targets, None, split, subset=size, cache=data_config.cache_dir,
+                          split_scheme=data_config.split_scheme, bonds=bool(data_config.bonds))
     if data_config.dataset == "frames":
         from .frames import FramesDataset, frame_split
 
@@ -62,13 +68,16 @@ def build_dataset(data_config, split: str):
 
 
 class PreparedDataset(torch.utils.data.Dataset):
-    """``dataset[i]`` passed through ``prepare`` (e.g. ``model.prepare``: types and edges)."""
+    """``dataset[i]`` passed through ``prepare`` (e.g. ``model.prepare``: types and edges), then
+    through ``augment`` if given (e.g. :func:`~.transforms.random_rotation`, drawn at every read)."""
 
-    def __init__(self, dataset, prepare: Callable[[Dict[str, torch.Tensor]], Dict[str, torch.Tensor]]):
-        self.dataset, self.prepare = dataset, prepare
+    def __init__(self, dataset, prepare: Callable[[Dict[str, torch.Tensor]], Dict[str, torch.Tensor]],
+                 augment: Optional[Callable[[Dict[str, torch.Tensor]], Dict[str, torch.Tensor]]] = None):
+        self.dataset, self.prepare, self.augment = dataset, prepare, augment
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, item: int) -> Dict[str, torch.Tensor]:
-        return self.prepare(self.dataset[item])
+        record = self.prepare(self.dataset[item])
+        return record if self.augment is None else self.augment(record)

@@ -9,6 +9,14 @@ Kinds:
     optionally only the ``max_neighbors`` nearest sources of each target atom (ties broken
     by the pair order of the neighbour list, so the choice is deterministic).
     ``fully_connected``: every ordered pair of distinct atoms of a molecule (no cutoff).
+    ``bonded``: both directions of every chemical bond of a molecule (:mod:`.bonds`: the record's
+    ``bond_index``, perceived with RDKit from the geometry when absent).
+
+Edge types (``edge_types``), for models that read ``edge_type`` [E]:
+    ``bonds``: the bond order of each edge's pair (0 single, 1 double, 2 triple, 3 aromatic), 4 for
+    a pair that is not bonded (never on a ``bonded`` graph).
+    ``covalent``: 1 for pairs closer than ``covalent_cutoff`` Å (default 1.5), else 0 — the covalent
+    and non-covalent graphs of PDBBind models (SG-CNN, Efficient SE(3)-Transformer) on one edge list.
 """
 
 from dataclasses import dataclass
@@ -19,10 +27,12 @@ import torch
 
 from ..errors import ConfigError, InvalidStructureError
 from . import keys as K
+from .bonds import bond_edges, edge_bond_types, with_bonds
 from .graph_size import check_graph_size, max_edges_limit
 from .neighbors import neighbor_list
 
-GRAPH_KINDS = ("radius", "fully_connected")
+GRAPH_KINDS = ("radius", "fully_connected", "bonded")
+EDGE_TYPE_SOURCES = (None, "bonds", "covalent")
 
 
 @dataclass(frozen=True)
@@ -40,12 +50,18 @@ class GraphSpec:
     kind: str = "radius"
     cutoff: Optional[float] = None
     max_neighbors: Optional[int] = None
+    edge_types: Optional[str] = None
+    covalent_cutoff: float = 1.5
 
     def __post_init__(self):
         if self.kind not in GRAPH_KINDS:
             raise ConfigError(f"graph kind must be one of {GRAPH_KINDS}, got {self.kind!r}")
         if self.kind == "radius" and (self.cutoff is None or not self.cutoff > 0):
             raise ConfigError(f"a radius graph needs a positive cutoff in Å, got {self.cutoff!r}")
+        if self.edge_types not in EDGE_TYPE_SOURCES:
+            raise ConfigError(f"edge_types must be one of {EDGE_TYPE_SOURCES}, got {self.edge_types!r}")
+        if self.edge_types == "covalent" and not self.covalent_cutoff > 0:
+            raise ConfigError(f"covalent_cutoff must be a positive distance in Å, got {self.covalent_cutoff!r}")
         if self.max_neighbors is not None and self.max_neighbors < 1:
             raise ConfigError(f"max_neighbors must be a positive integer or null, got {self.max_neighbors}")
 
@@ -54,8 +70,13 @@ class GraphSpec:
 
         ``max_edges``: refuse (:class:`InvalidStructureError`) a graph whose estimated size exceeds
         this (default: :func:`~equiformers.data.graph_size.max_edges_limit`; 0: no limit)."""
+        if self.kind == "bonded" or self.edge_types == "bonds":
+            record = with_bonds(record)
         pos = record[K.POSITIONS].detach().cpu().numpy().astype(np.float64)
-        if self.kind == "fully_connected":
+        if self.kind == "bonded":
+            edge_index, _ = bond_edges(record[K.BOND_INDEX], record[K.BOND_TYPE])
+            edge_index, shifts = edge_index.numpy(), np.zeros((edge_index.shape[1], 3))
+        elif self.kind == "fully_connected":
             if bool(record[K.PBC].any()):
                 raise InvalidStructureError("a fully connected graph is for molecules, not periodic cells")
             n = pos.shape[0]
@@ -77,6 +98,13 @@ class GraphSpec:
         out = dict(record)
         out[K.EDGE_INDEX] = torch.from_numpy(edge_index)
         out[K.EDGE_CELL_SHIFT] = torch.from_numpy(shifts)
+        if self.edge_types == "bonds":
+            out[K.EDGE_TYPE] = edge_bond_types(out[K.EDGE_INDEX], record[K.BOND_INDEX], record[K.BOND_TYPE],
+                                               pos.shape[0])
+        elif self.edge_types == "covalent":
+            src, dst = edge_index
+            length = np.linalg.norm(pos[src] - pos[dst] + shifts @ record[K.CELL][0].cpu().numpy(), axis=1)
+            out[K.EDGE_TYPE] = torch.from_numpy((length < self.covalent_cutoff).astype(np.int64))
         return out
 
 

@@ -5,7 +5,7 @@ NequIP): easy to batch, to move between devices and to script. This module is
 the single place where the keys, their shapes and their units are defined.
 
 Every key is a registered :class:`Field`: its *level* says what its batched
-dimension counts (graphs, atoms, edges, blocks or block edges), its *index space*
+dimension counts (graphs, atoms, edges, blocks, block edges or chemical bonds), its *index space*
 says whether its integer values index atoms or blocks of the same graph (and so
 must be offset when graphs are batched). :func:`~equiformers.data.batching.collate`
 and :func:`~equiformers.data.transforms.permute_atoms` read nothing else, so a new
@@ -53,7 +53,11 @@ BLOCK_BATCH = "block_batch"  #: [Nb] int64, graph index of each block (made by c
 BLOCK_EDGE_INDEX = "block_edge_index"  #: [2, Eb] int64, (source, target) blocks
 BLOCK_EDGE_TYPE = "block_edge_type"  #: [Eb] int64, kind of each block edge
 
-LEVELS = ("graph", "atom", "edge", "block", "block_edge")
+# Chemical bonds (molecules), each stored once with source < target (see :mod:`.bonds`).
+BOND_INDEX = "bond_index"  #: [2, Nbond] int64, the two atoms of each bond
+BOND_TYPE = "bond_type"  #: [Nbond] int64, 0 single, 1 double, 2 triple, 3 aromatic
+
+LEVELS = ("graph", "atom", "edge", "block", "block_edge", "bond")
 DTYPE_KINDS = ("float", "int", "bool")
 INDEX_SPACES = (None, "atoms", "blocks")
 
@@ -192,6 +196,8 @@ _BUILTIN = (
     (BLOCK_BATCH, "block", "int", None, "", "graph index of each block, made by collate"),
     (BLOCK_EDGE_INDEX, "block_edge", "int", "blocks", "", "(source, target) blocks of each block edge", 1),
     (BLOCK_EDGE_TYPE, "block_edge", "int", None, "", "kind of each block edge"),
+    (BOND_INDEX, "bond", "int", "atoms", "", "the two atoms of each chemical bond (first < second)", 1),
+    (BOND_TYPE, "bond", "int", None, "", "bond order: 0 single, 1 double, 2 triple, 3 aromatic"),
 )
 for _spec in _BUILTIN:
     register_field(*_spec)

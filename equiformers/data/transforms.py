@@ -72,3 +72,40 @@ def _relabel(data: AtomicData, perm: torch.Tensor, count_key: str, level: str, i
             value = inverse.to(value.device)[value]
         out[key] = value
     return out
+
+
+#: fields that turn with the structure: Cartesian vectors (rows) and rank-2 tensors
+_ROTATING_VECTORS = (K.POSITIONS, K.FORCES, K.CELL)
+_ROTATING_TENSORS = (K.STRESS,)
+
+
+def random_rotation(data: AtomicData, generator: torch.Generator = None) -> AtomicData:
+    """``data`` turned by a uniformly random rotation (a new dict): positions, forces and cell rows
+    as vectors, the stress as a tensor; edges, scalars and targets such as QM9's are invariant.
+
+    A rotation keeps every distance, so the graph of ``data`` stays valid (training-time augmentation
+    after ``model.prepare``). ``generator``: the random source (default: torch's global one, which
+    Lightning seeds per worker).
+
+    Example:
+        >>> from ase.build import molecule
+        >>> from equiformers.data import from_ase
+        >>> water = from_ase(molecule("H2O"))
+        >>> turned = random_rotation(water, torch.Generator().manual_seed(0))
+        >>> bool(torch.allclose(torch.cdist(turned["pos"], turned["pos"]), torch.cdist(water["pos"], water["pos"])))
+        True
+    """
+    q = torch.randn(4, generator=generator, dtype=torch.float64)  # uniform on SO(3) via a random unit quaternion
+    w, x, y, z = (q / q.norm()).tolist()
+    rotation = torch.tensor([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                             [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                             [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]], dtype=torch.float64)
+    out = dict(data)
+    for key in _ROTATING_VECTORS:
+        if key in out:
+            out[key] = out[key] @ rotation.T.to(out[key])
+    for key in _ROTATING_TENSORS:
+        if key in out:
+            r = rotation.to(out[key])
+            out[key] = r @ out[key] @ r.T
+    return out

@@ -86,11 +86,9 @@ class AtomisticModel(nn.Module):
         """One structure ready for this model: type indices (unknown elements are an error here)
         and the edges of :attr:`graph_spec` (built unless the record already has them; ``max_edges``
         bounds the graph's estimated size, see :meth:`GraphSpec.build`)."""
-        if K.EDGE_INDEX not in record:
-            record = self.graph_spec.build(record, max_edges)
-        else:
-            record = dict(record)
-        record[K.ATOM_TYPE] = self.type_map(record[K.ATOMIC_NUMBERS])
+        atom_type = self.type_map(record[K.ATOMIC_NUMBERS])  # first: an unknown element is the clearer error
+        record = self.graph_spec.build(record, max_edges) if K.EDGE_INDEX not in record else dict(record)
+        record[K.ATOM_TYPE] = atom_type
         return record
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:

@@ -47,6 +47,12 @@ class DataConfig:
             (``None``: all). Frames: training and validation frames drawn at random
             (default 950 and 50, the MD17 protocol); the rest is the test set.
         split_seed: seed of the random frame split.
+        split_scheme: QM9 split: ``standard`` (110k/10k/rest, TorchMD-Net/Equiformer/EPT) or
+            ``nvidia`` (NVIDIA SE(3)-Transformer: 100k train, 10 % test, rest validation).
+        bonds: QM9 records carry their chemical bonds (RDKit, from the SMILES); ``null``: when the
+            model reads bond types (its graph is ``bonded`` or its edge types are bonds).
+        augment_rotation: rotate every training structure by a fresh uniformly random rotation
+            each time it is read (Fuchs' SE(3)-Transformer QM9 set-up); validation/test unrotated.
         batch_size: training batch size; eval_batch_size for validation/test.
         num_workers: DataLoader worker processes.
         cache_dir: where processed datasets are cached.
@@ -61,6 +67,9 @@ class DataConfig:
     forces_key: str = "forces"
     npz_layout: str = "auto"
     split_seed: int = 0
+    split_scheme: str = "standard"
+    bonds: Optional[bool] = None
+    augment_rotation: bool = False
     train_size: Optional[int] = None
     val_size: Optional[int] = None
     test_size: Optional[int] = None
@@ -82,6 +91,10 @@ class DataConfig:
             raise ConfigError(f"data.num_workers must be 0 or more, got {self.num_workers}")
         if not self.targets:
             raise ConfigError("data.targets must name at least one target")
+        if self.split_scheme not in ("standard", "nvidia"):
+            raise ConfigError(f"data.split_scheme must be 'standard' or 'nvidia', got {self.split_scheme!r}")
+        if self.split_scheme != "standard" and self.dataset != "qm9":
+            raise ConfigError(f"data.split_scheme {self.split_scheme!r} is a QM9 split; dataset is {self.dataset!r}")
 
 
 @dataclass

@@ -7,6 +7,7 @@ from torch.utils.data import DataLoader
 
 from ..data.batching import collate
 from ..data.datasets import PreparedDataset, build_dataset
+from ..data.transforms import random_rotation
 from .config import DataConfig
 
 
@@ -28,7 +29,8 @@ class AtomicDataModule(L.LightningDataModule):
     def dataset(self, split: str) -> PreparedDataset:
         if self.prepare is None:
             raise RuntimeError("AtomicDataModule.prepare must be set (the model's prepare) before loading batches")
-        return PreparedDataset(self.raw_dataset(split), self.prepare)
+        augment = random_rotation if split == "train" and self.config.augment_rotation else None
+        return PreparedDataset(self.raw_dataset(split), self.prepare, augment)
 
     def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
         return DataLoader(self.dataset(split), batch_size=batch_size, shuffle=shuffle, collate_fn=collate,

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 
 from ..data.atomic_data import from_ase
-from ..data.datasets import PreparedDataset, build_dataset
+from ..data.datasets import PreparedDataset, build_dataset, needs_bonds
 from ..data.domain import StructureChecks, TrainingDomain, emit_warnings
 from ..errors import ConfigError, DatasetError, InvalidStructureError
 from ..tasks.base import build_task
@@ -41,6 +41,8 @@ def evaluate(checkpoint: str, split: str = "test", output: Optional[str] = None,
                            f"(models trained before paths were stored absolute record them relative to where they "
                            "were trained): run from that directory, or score any file with --data FILE")
     task = build_task(run.task, run.data.targets)
+    if run.data.bonds is None:
+        run.data.bonds = needs_bonds(model.graph_spec)
     dataset = PreparedDataset(build_dataset(run.data, split), model.prepare)
     result = {"checkpoint": str(checkpoint), "split": split,
               **task.evaluate(model, dataset, build_dataset(run.data, "train"), batch_size, progress)}

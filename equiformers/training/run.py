@@ -12,7 +12,7 @@ import torch
 from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from ..data.datasets import PreparedDataset
+from ..data.datasets import PreparedDataset, needs_bonds
 from ..data.domain import TrainingDomain
 from ..data.statistics import graph_statistics
 from ..errors import CheckpointError, ConfigError
@@ -106,6 +106,8 @@ def train(run: RunConfig) -> Dict[str, Any]:
     resume = run.training.resume and last.is_file()
     L.seed_everything(run.seed, workers=True, verbose=False)
     task = build_task(run.task, run.data.targets)
+    if run.data.bonds is None:  # QM9 bonds from the SMILES when the model reads bond types
+        run.data.bonds = needs_bonds(graph_spec_of(_existing_model_spec(last) if resume else base_model_spec(run.model)))
     datamodule = AtomicDataModule(run.data)
     spec = _existing_model_spec(last) if resume else resolve_model_for_data(run, datamodule, task)
     model = build_model(spec)

@@ -25,7 +25,7 @@ from .radial import RadialConfig
 #: QM9's mean number of atoms, used only by ``sum``-pooled heads of models built without data statistics.
 REFERENCE_AVG_NUM_NODES = 18.03065905448718
 
-_CHOICES = {"graph": ("fully_connected", "radius"), "pooling": ("max", "mean", "sum"), "output_pool": ("mean", "sum"),
+_CHOICES = {"graph": ("fully_connected", "radius", "bonded"), "edge_types": ("bonds", "covalent"), "pooling": ("max", "mean", "sum"), "output_pool": ("mean", "sum"),
             "skip": ("cat", "sum"), "kernel": ("full", "separable"), "attention": ("dot_product", "edge"),
             "key_kernel": ("same", "full", "separable"), "key_value": ("separate", "fused"),
             "fusion": ("auto", "full", "partial", "none")}
@@ -39,10 +39,18 @@ class SE3TransformerConfig:
         elements: element symbols (one input channel each) or an integer N (types = atomic numbers < N).
         atomic_number_feature: append the atomic number Z as one more input scalar (Fuchs' QM9
             inputs: one-hot H, C, N, O, F plus Z = 6 features).
-        num_edge_types: width of the bond-type one-hot read from the data's ``edge_type`` [E]
-            (values 0 .. num_edge_types - 1; QM9 bonds: 4). It is an input of every radial network
-            (Fuchs and NVIDIA: ``edge_dim + 1`` inputs with the distance). 0: no edge types.
-        graph: ``"fully_connected"`` (every pair of a molecule) or ``"radius"`` (pairs within ``cutoff`` Å).
+        num_edge_types: width of the edge-type one-hot read from ``edge_type`` [E], an input of every
+            radial network (Fuchs and NVIDIA: ``edge_dim + 1`` inputs with the distance). 0: no edge
+            types. With ``edge_types: bonds`` it must be 4 on a ``bonded`` graph (single, double,
+            triple, aromatic) and 5 on the others (+ "no bond", Fuchs' ``--fully_connected``); with
+            ``edge_types: covalent`` it must be 2.
+        edge_types: where ``edge_type`` comes from (:mod:`equiformers.data.graph`): ``bonds``, the
+            chemical bond of each pair (the record's ``bond_index``/``bond_type``, e.g. QM9 with
+            ``data.bonds``, else perceived with RDKit from the geometry); ``covalent``, pairs closer
+            than ``covalent_cutoff`` Å (the covalent/non-covalent graphs of PDBBind models).
+        covalent_cutoff: Å, for ``edge_types: covalent`` (SG-CNN's 1.5 Å).
+        graph: ``"fully_connected"`` (every pair of a molecule), ``"radius"`` (pairs within ``cutoff``
+            Å) or ``"bonded"`` (both directions of every chemical bond; Fuchs' QM9 default).
         num_layers: attention blocks. num_degrees: hidden degrees 0 .. num_degrees - 1 (1 = scalar only).
         channels: hidden channels, one number for every degree or a list per degree.
         num_heads: attention heads. channels_div: value channels = hidden channels / channels_div.
@@ -72,6 +80,8 @@ class SE3TransformerConfig:
     elements: Union[List[str], int] = field(default_factory=lambda: ["H", "C", "N", "O", "F"])
     atomic_number_feature: bool = True
     num_edge_types: int = 0
+    edge_types: str = "bonds"
+    covalent_cutoff: float = 1.5
     graph: str = "fully_connected"
     cutoff: Optional[float] = None
     num_layers: int = 7
@@ -113,10 +123,19 @@ class SE3TransformerConfig:
                 raise ConfigError(f"{key} must be a positive integer, got {getattr(self, key)}")
         if self.num_edge_types < 0:
             raise ConfigError(f"num_edge_types must be >= 0, got {self.num_edge_types}")
+        if self.num_edge_types:
+            needed = {"covalent": 2, "bonds": 4 if self.graph == "bonded" else 5}[self.edge_types]
+            if self.num_edge_types != needed:
+                why = "covalent or not" if self.edge_types == "covalent" else (
+                    "single, double, triple, aromatic" + ("" if self.graph == "bonded" else ", no bond"))
+                raise ConfigError(f"num_edge_types must be {needed} for edge_types {self.edge_types!r} on a "
+                                  f"{self.graph!r} graph ({why}), got {self.num_edge_types}")
+        if self.edge_types == "covalent" and not self.covalent_cutoff > 0:
+            raise ConfigError(f"covalent_cutoff must be a positive distance in Å, got {self.covalent_cutoff!r}")
         if self.graph == "radius" and (self.cutoff is None or self.cutoff <= 0):
             raise ConfigError(f"graph 'radius' needs a positive cutoff in Å, got {self.cutoff!r}")
-        if self.graph == "fully_connected" and self.cutoff is not None:
-            raise ConfigError("cutoff is for graph 'radius'; a fully connected graph has none (set cutoff: null)")
+        if self.graph != "radius" and self.cutoff is not None:
+            raise ConfigError(f"cutoff is for graph 'radius'; a {self.graph} graph has none (set cutoff: null)")
         channels = self.channels if isinstance(self.channels, list) else [self.channels] * self.num_degrees
         if len(channels) != self.num_degrees:
             raise ConfigError(f"channels lists one count per degree: {self.num_degrees} degrees, got {self.channels}")

@@ -204,7 +204,7 @@ class SE3Transformer(AtomisticModel):
         >>> import torch, equiformers
         >>> from ase.build import molecule
         >>> model = equiformers.build_model("se3-transformer-qm9", num_layers=1, channels=4, num_heads=1,
-        ...                                 num_degrees=2, num_edge_types=0)
+        ...                                 num_degrees=2)  # bonded graph; bonds perceived with RDKit
         >>> data = equiformers.data.collate([model.prepare(equiformers.data.from_ase(molecule("CH4")))])
         >>> model(data)["y"].shape
         torch.Size([1])
@@ -218,7 +218,9 @@ class SE3Transformer(AtomisticModel):
 
     @classmethod
     def graph_for(cls, config: SE3TransformerConfig) -> GraphSpec:
-        return GraphSpec(config.graph, config.cutoff if config.graph == "radius" else None)
+        return GraphSpec(config.graph, config.cutoff if config.graph == "radius" else None,
+                         edge_types=config.edge_types if config.num_edge_types else None,
+                         covalent_cutoff=config.covalent_cutoff)
 
     def __init__(self, config: SE3TransformerConfig, heads: Optional[Dict[str, Dict[str, Any]]] = None):
         type_map = TypeMap(config.elements)

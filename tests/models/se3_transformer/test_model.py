@@ -149,34 +149,61 @@ def test_edge_update_reads_the_chosen_scalars(scalars):
     assert torch.equal(seen[0], seen[1]) == (scalars == "input")
 
 
-def with_bonds(model, bond_types):
+def with_bonds(model, bond_type):
+    """H2O and CH4 with their perceived bonds, every bond given type ``bond_type``."""
+    from equiformers.data.bonds import with_bonds as perceived
+
     records = []
     for atoms in rattled_molecules(["H2O", "CH4"]):
-        record = equiformers.data.graph.GraphSpec("fully_connected").build(from_ase(atoms))
-        record[K.EDGE_TYPE] = torch.full((record[K.EDGE_INDEX].shape[1],), 0, dtype=torch.long)
-        record[K.EDGE_TYPE][::2] = bond_types
+        record = perceived(from_ase(atoms))
+        record[K.BOND_TYPE] = torch.full_like(record[K.BOND_TYPE], bond_type)
         records.append(model.prepare(record))
     return collate(records)
 
 
-@pytest.mark.parametrize("preset", ["se3-transformer-qm9", "se3-transformer-qm9-efficient"])
-def test_bond_types_are_read_and_rotations_still_do_not_matter(preset):
+@pytest.mark.parametrize("preset, graph", [("se3-transformer-qm9", "bonded"), ("se3-transformer-qm9", "fully_connected"),
+                                           ("se3-transformer-qm9-efficient", "bonded")])
+def test_bond_types_are_read_and_rotations_still_do_not_matter(preset, graph):
     from equiformers.testing import random_rotation
     from equiformers.testing.suites import transform
 
-    model = build(preset, num_edge_types=4)
-    single, double = with_bonds(model, 1), with_bonds(model, 2)
+    model = build(preset, graph=graph, num_edge_types=4 if graph == "bonded" else 5)
+    single, double = with_bonds(model, 0), with_bonds(model, 1)
+    types = single[K.EDGE_TYPE]
+    assert set(types.tolist()) == ({0} if graph == "bonded" else {0, 4})  # 4: no bond
+    if graph == "bonded":  # H2O 2 bonds + CH4 4 bonds, both directions
+        assert single[K.EDGE_INDEX].shape[1] == 12
     assert relative_error(model(single)["y"], model(double)["y"]) > 1e-6
     R = random_rotation(torch.float64, torch.Generator().manual_seed(0))
     assert relative_error(model(transform(double, R, 1.0))["y"], model(double)["y"]) < 1e-9
 
 
+def test_bonds_are_perceived_when_the_record_has_none():
+    model = build(num_edge_types=4)
+    ethanol = model.prepare(from_ase(rattled_molecules(["CH3CH2OH"])[0]))
+    assert ethanol[K.EDGE_INDEX].shape[1] == 16 and set(ethanol[K.EDGE_TYPE].tolist()) == {0}
+    benzene = model.prepare(from_ase(rattled_molecules(["C6H6"])[0]))
+    assert sorted(set(benzene[K.EDGE_TYPE].tolist())) == [0, 3]  # C-H single, ring aromatic
+
+
+def test_covalent_edge_types():
+    model = build("se3-transformer-pdbbind-efficient", num_edge_types=2, edge_types="covalent")
+    record = model.prepare(from_ase(rattled_molecules(["CH3CH2OH"])[0]))
+    src, dst = record[K.EDGE_INDEX]
+    length = (record[K.POSITIONS][src] - record[K.POSITIONS][dst]).norm(dim=1)
+    assert torch.equal(record[K.EDGE_TYPE], (length < 1.5).long()) and 0 < int(record[K.EDGE_TYPE].sum()) < len(src)
+
+
 def test_bad_bond_input_is_a_clear_error():
+    from ase import Atoms
+
     model = build(num_edge_types=4)
     with pytest.raises(InvalidStructureError, match=r"unknown bond type\(s\) \[7\]"):
         with_bonds(model, 7)
-    with pytest.raises(InvalidStructureError, match="needs 'edge_type'"):
-        model.prepare(from_ase(rattled_molecules(["H2O"])[0]))
+    with pytest.raises(InvalidStructureError, match="bond perception failed"):  # a lone carbon and a far H
+        model.prepare(from_ase(Atoms("CH", positions=[[0, 0, 0], [0, 0, 1.1]])))
+    with pytest.raises(InvalidStructureError, match="for molecules, not periodic cells"):
+        model.prepare(from_ase(Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]], cell=[5, 5, 5], pbc=True)))
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -188,6 +215,10 @@ def test_bad_bond_input_is_a_clear_error():
     ({"attention": "edge", "edge_features": {"num_rbf": 0}}, "needs edge features"),
     ({"num_heads": 3}, "divisible by num_heads"),
     ({"graph": "radius"}, "needs a positive cutoff"),
+    ({"num_edge_types": 4, "graph": "fully_connected"}, "num_edge_types must be 5 for edge_types 'bonds'"),
+    ({"num_edge_types": 5}, "num_edge_types must be 4 .* 'bonded' graph"),
+    ({"num_edge_types": 4, "edge_types": "covalent"}, "must be 2 for edge_types 'covalent'"),
+    ({"edge_types": "orders"}, "edge_types must be one of"),
     ({"kernel": "depthwise"}, "kernel must be one of"),
     ({"radial": {"sharing": "degree"}}, "radial.sharing must be"),
     ({"radial": {"hiden": 8}}, "did you mean 'hidden'"),
@@ -270,14 +301,13 @@ def test_model_spec_round_trips_nested_sections(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", sorted(n for n in list_presets() if n.startswith("se3-transformer")))
 def test_full_size_preset_is_invariant_in_float64(preset):
-    """The shipped sizes, bond types supplied where the preset reads them (the generic slow test in
-    tests/test_slow.py prepares bare ASE molecules, which have none)."""
+    """The shipped sizes (bond types perceived with RDKit where the preset reads them)."""
     from equiformers.testing import random_rotation
     from equiformers.testing.suites import transform
 
     torch.manual_seed(0)
     model = equiformers.build_model(preset).double().eval()
-    data = with_bonds(model, 1) if model.config.num_edge_types else batch(model, ["CH3CH2OH", "CH3CONH2"])
+    data = batch(model, ["CH3CH2OH", "CH3CONH2"])  # bonds perceived where the preset reads them
     rotation = random_rotation(torch.float64, torch.Generator().manual_seed(0))
     moved = transform(data, rotation, torch.tensor([0.5, -2.0, 1.0], dtype=torch.float64))
     assert relative_error(model(moved)["y"], model(data)["y"]) < 1e-9
