@@ -18,19 +18,46 @@ from .metrics import mae_per_target, rmse_per_target
 class RegressionConfig:
     """``loss``: ``l1`` or ``l2`` on standardised errors. ``standardize``: the model predicts
     ``raw * std + mean`` of the training targets; if false, ``raw * output_scale + output_shift``
-    (default 1 and 0, in the target's unit)."""
+    (default 1 and 0, in the target's unit).
+
+    ``auxiliary_denoising``: EPT's QM9 fine-tuning ("noisy nodes", the official ``PredictorNNDModel``):
+    during training only, a noised copy of each batch also goes through the model and the denoising
+    loss (:class:`~.denoising.DenoisingTask`, its settings given here) is added with ``weight``
+    (official: 0.1), e.g. ``{weight: 0.1, noise: block_rotation, output: noise}``; the model needs the
+    denoising output (EPT's ``ept_vector`` head). The official code batches the clean and noised copies
+    together; two forward passes give the same result (no batch-wide normalisation in EPT).
+    """
 
     type: str = "regression"
     loss: str = "l1"
     standardize: bool = True
     output_scale: Optional[float] = None
     output_shift: Optional[float] = None
+    auxiliary_denoising: Optional[Dict[str, Any]] = None
 
     def validate(self) -> None:
         if self.loss not in ("l1", "l2"):
             raise ConfigError(f"task.loss must be 'l1' or 'l2' for regression, got {self.loss!r}")
         if self.standardize and (self.output_scale is not None or self.output_shift is not None):
             raise ConfigError("task.output_scale/output_shift only apply with task.standardize: false")
+        if self.auxiliary_denoising is not None:
+            auxiliary_task(self.auxiliary_denoising)  # checks its keys and values
+
+
+def auxiliary_task(settings: Dict[str, Any]):
+    """(weight, :class:`~.denoising.DenoisingTask`) of a ``task.auxiliary_denoising`` mapping."""
+    from ..models.config import config_from_dict
+    from .denoising import DenoisingConfig, DenoisingTask
+
+    if not isinstance(settings, dict):
+        raise ConfigError(f"task.auxiliary_denoising must be a mapping (e.g. {{weight: 0.1}}), got {settings!r}")
+    settings = dict(settings)
+    weight = settings.pop("weight", 0.1)
+    if not isinstance(weight, (int, float)) or not weight >= 0:
+        raise ConfigError(f"task.auxiliary_denoising.weight must be a number >= 0, got {weight!r}")
+    config = config_from_dict(DenoisingConfig, {"type": "denoising", **settings}, where="task.auxiliary_denoising")
+    config.validate()
+    return float(weight), DenoisingTask(config)
 
 
 class RegressionTask(Task):
@@ -38,6 +65,24 @@ class RegressionTask(Task):
 
     type = "regression"
     Config = RegressionConfig
+
+    def __init__(self, config: RegressionConfig, targets):
+        super().__init__(config, targets)
+        self.auxiliary = auxiliary_task(config.auxiliary_denoising) if config.auxiliary_denoising else None
+
+    def required_outputs(self):
+        return list(self.targets) + ([self.auxiliary[1].config.output] if self.auxiliary else [])
+
+    def check_model(self, model) -> None:
+        super().check_model(model)
+        if self.auxiliary:
+            self.auxiliary[1].check_model(model)
+
+    def predict(self, model, batch, training):
+        out = model(batch)
+        if training and self.auxiliary:  # the noised copy, training only (as the official code)
+            out = {**out, "auxiliary": self.auxiliary[1].predict(model, batch, True)}
+        return out
 
     def default_heads(self) -> Dict[str, Dict[str, Any]]:
         if len(self.targets) == 1:
@@ -61,7 +106,12 @@ class RegressionTask(Task):
     def loss_terms(self, model, out, batch):
         pred, target = self._stack(out, batch)
         scale = torch.cat([model.output_scale(t) for t in self.targets])
-        return {"targets": (1.0, regression_loss(pred, target, scale, self.config.loss))}
+        terms = {"targets": (1.0, regression_loss(pred, target, scale, self.config.loss))}
+        if "auxiliary" in out:
+            weight, denoiser = self.auxiliary
+            for name, (w, value) in denoiser.loss_terms(model, out["auxiliary"], batch).items():
+                terms[f"denoising_{name}"] = (weight * w, value)
+        return terms
 
     def metrics(self, out, batch):
         pred, target = self._stack(out, batch)

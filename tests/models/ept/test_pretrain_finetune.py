@@ -103,3 +103,37 @@ def test_fine_tuning_config_errors(tmp_path):
     wider = equiformers.build_model(base_model_spec({"from": str(path), "config": {"hidden_channels": 32}}))
     with pytest.raises(ConfigError, match="do not fit"):
         initialise_from(wider, str(path))
+
+
+def test_qm9_fine_tuning_with_auxiliary_denoising(tmp_path):
+    """EPT's QM9 protocol: the property loss plus 0.1 x the block-denoising loss of a noised copy,
+    in training only; a clear error when the model lacks the denoising output."""
+    from equiformers.data import collate
+    from equiformers.data.qm9 import QM9Dataset
+    from equiformers.tasks.base import build_task
+
+    task = build_task({"type": "regression", "auxiliary_denoising": {"weight": 0.1}}, ["gap"])
+    model = equiformers.build_model({"model": "ept", "config": {**TINY, "graph": "fully_connected"},
+                                     "heads": {"gap": {"type": "ept_property", "pool": "atom_sum"},
+                                               "noise": {"type": "ept_vector"}}})
+    task.check_model(model)
+    qm9 = QM9Dataset(["gap"], split="train", subset=4)
+    batch = collate([model.prepare(qm9[i]) for i in range(4)])
+    training = task.loss_terms(model, task.predict(model, batch, training=True), batch)
+    assert set(training) == {"targets", "denoising_translation", "denoising_rotation"}
+    assert training["denoising_translation"][0] == pytest.approx(0.1)
+    assert set(task.loss_terms(model, task.predict(model, batch, training=False), batch)) == {"targets"}
+    without_noise_head = equiformers.build_model({"model": "ept", "config": {**TINY, "graph": "fully_connected"},
+                                                  "heads": {"gap": {"type": "ept_property"}}})
+    with pytest.raises(ConfigError, match=r"needs model output\(s\) \['noise'\]"):
+        task.check_model(without_noise_head)
+    with pytest.raises(ConfigError, match="auxiliary_denoising.weight"):
+        build_task({"type": "regression", "auxiliary_denoising": {"weight": -1}}, ["gap"])
+    run = run_config_from_dict({
+        "model": {"preset": "ept-qm9", **TINY, "heads": {"gap": {"type": "ept_property", "pool": "atom_sum"},
+                                                          "noise": {"type": "ept_vector"}}}, "task": {"type": "regression", "auxiliary_denoising": {"weight": 0.1}},
+        "data": {"dataset": "qm9", "targets": ["gap"], "train_size": 8, "val_size": 4, "test_size": 4,
+                 "batch_size": 4, "eval_batch_size": 4}, "training": TRAINING, "output_dir": str(tmp_path / "run")})
+    from equiformers.training.run import train
+
+    assert train(run)["num_graphs"] == 4
