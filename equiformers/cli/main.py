@@ -102,6 +102,24 @@ def _cmd_predict(args) -> None:
         print(f"structures with predicted energies/forces written to {args.extxyz}")
 
 
+def _cmd_export(args) -> None:
+    from ase.io import read
+
+    from ..data import collate, from_ase
+    from ..models.export import export_model, save_exported
+    from ..training.checkpoint import load_model
+
+    model, _ = load_model(args.checkpoint)
+    try:
+        atoms = read(args.example)
+    except Exception as err:
+        raise EquiformersError(f"cannot read the example structure {args.example}: {err}") from None
+    exported = export_model(model.eval(), collate([model.prepare(from_ase(atoms))]))
+    path = save_exported(exported, args.output)
+    print(f"exported program: {path} (inputs {', '.join(exported.keys)}; any number of atoms and edges, one "
+          "structure per call; load with equiformers.models.export.load_exported)")
+
+
 def configure_logging(verbose: bool = False) -> None:
     """Our progress messages on stderr; Lightning's banner lines only when ``verbose``."""
     package_log = logging.getLogger("equiformers")
@@ -145,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     add_structure_options(p)
     p.set_defaults(func=_cmd_predict)
+    p = sub.add_parser("export", help="export a model's inference with torch.export (dynamic atom and edge counts)")
+    p.add_argument("checkpoint")
+    p.add_argument("example", help="a structure file ASE reads, traced once (any size)")
+    p.add_argument("--output", default="model.pt2")
+    p.set_defaults(func=_cmd_export)
     from .simulate import add_commands
 
     add_commands(sub)

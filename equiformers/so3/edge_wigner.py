@@ -11,6 +11,7 @@ Both matrices are built once per forward pass and shared by every layer; they ar
 differentiable in R (no ``.detach()``).
 """
 
+import functools
 from typing import Tuple
 
 import torch
@@ -41,19 +42,31 @@ def edge_rotation_matrices(frames: torch.Tensor, lmax: int, mmax: int) -> Tuple[
     # stack the rows l-major; then reorder them m-major.
     padded = [torch.nn.functional.pad(block, (l * l, width - (l + 1) ** 2)) for l, block in enumerate(blocks)]
     to_edge = torch.cat(padded, dim=1).index_select(1, _l_major_to_m_major(lmax, mmax, frames.device))
-    scale = torch.tensor([truncation_rescale(lmax, mmax)[l] for l, _ in m_major_coefficients(lmax, mmax)],
-                         dtype=frames.dtype, device=frames.device)
+    scale = _m_major_rescale(lmax, mmax).to(dtype=frames.dtype, device=frames.device)
     # Transpose of the truncated D with column k (edge coefficient of degree l) scaled by f(l):
     # the same as the reference's rescale of rows and columns within each degree block.
     from_edge = to_edge.transpose(1, 2) * scale
     return to_edge, from_edge
 
 
+# Constants are built once on the CPU and cached (not re-created per call): a traced or exported
+# forward then sees them as constants rather than creating tensors inside the trace.
+@functools.lru_cache(maxsize=None)
+def _m_major_rescale(lmax: int, mmax: int) -> torch.Tensor:
+    return torch.tensor([truncation_rescale(lmax, mmax)[l] for l, _ in m_major_coefficients(lmax, mmax)],
+                        dtype=torch.float64)
+
+
 def _l_major_to_m_major(lmax: int, mmax: int, device) -> torch.Tensor:
     """Row of each m-major coefficient in the l-major truncated stack (rows m = -k..k per degree l)."""
+    return _l_major_to_m_major_cpu(lmax, mmax).to(device)
+
+
+@functools.lru_cache(maxsize=None)
+def _l_major_to_m_major_cpu(lmax: int, mmax: int) -> torch.Tensor:
     start, offsets = 0, []
     for l in range(lmax + 1):
         offsets.append(start)
         start += 2 * min(l, mmax) + 1
     index = [offsets[l] + min(l, mmax) + m for l, m in m_major_coefficients(lmax, mmax)]
-    return torch.tensor(index, dtype=torch.long, device=device)
+    return torch.tensor(index, dtype=torch.long)
