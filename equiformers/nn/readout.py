@@ -28,7 +28,7 @@ class OutputScaling(nn.Module):
     (per-element reference energies E0). Buffers, so a saved model predicts in physical units.
     Atom-level outputs (e.g. direct forces, which a shift would make non-equivariant) are only scaled.
 
-    Shapes: graph level: raw [B], types [N], batch [N] -> [B]; atom level: raw [N, ...] -> [N, ...].
+    Shapes: graph level: raw [B, ...], types [N], batch [N] -> [B, ...]; atom level: raw [N, ...] -> [N, ...].
 
     Example:
         >>> s = OutputScaling("graph", num_types=2)
@@ -61,4 +61,7 @@ class OutputScaling(nn.Module):
     def forward(self, raw: torch.Tensor, types: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
         if self.level != "graph":
             return raw * self.scale
-        return raw * self.scale + self.shift + scatter_sum(self.atom_reference[types], batch, num_graphs)
+        reference = scatter_sum(self.atom_reference[types], batch, num_graphs)
+        if raw.dim() > 1:  # a per-graph tensor (e.g. a direct stress [B, 3, 3])
+            reference = reference.view(-1, *([1] * (raw.dim() - 1)))
+        return raw * self.scale + self.shift + reference

@@ -19,6 +19,7 @@ its released models never use (``use_s2_act_attn``, several resolutions) are ref
     norm.*                             -> backbone.norm.*
     energy_block.* | output_heads.{h}.energy_block.* -> heads.energy.energy_block.*
     force_block.*  | output_heads.{h}.force_block.*  -> heads.forces.force_block.*
+    output_heads.{h}.{sphharm_norm,xedge_layer_norm,block}.* -> heads.stress.*  (rank-2 stress head)
     energy_lin_ref [max_num_elements]  -> output_scaling.energy.atom_reference (by type; only with
                                           use_energy_lin_ref, which checkpoints leave out: see below)
 
@@ -43,7 +44,8 @@ edge frames use our fixed roll (fairchem redraws a random roll per call; with th
 released models it changes outputs at the grid-aliasing level, measured below float32 rounding on
 the test fixtures); ``max_neighbors`` keeps exactly the nearest k (fairchem's default
 ``enforce_max_neighbors_strictly: false`` keeps every neighbour within 0.01 Å² of the (k+1)-th
-squared distance); the ``rank2_symmetric_head`` (OMat24's direct stress) is left out with a warning;
+squared distance); the ``rank2_symmetric_head`` (OMat24's direct stress) becomes our ``eqv2_stress``
+head (:mod:`.stress_head`; its two normalizers scale the isotropic and anisotropic parts);
 ``energy_lin_ref`` is not added (fairchem 1.10 keeps the parameter for strict loading only).
 Verified against fairchem-core 1.10.0 itself: ``tests/models/equiformer_v2/test_fairchem_checkpoints.py``.
 """
@@ -121,6 +123,9 @@ def _our_name(name: str) -> Optional[str]:
     head = re.match(r"^(?:output_heads\.[^.]+\.)?(energy_block|force_block)\.(.*)$", name)
     if head:
         return f"heads.{'energy' if head.group(1) == 'energy_block' else 'forces'}.{head.group(1)}.{head.group(2)}"
+    stress = re.match(r"^output_heads\.[^.]+\.((?:sphharm_norm|xedge_layer_norm|block)\..*)$", name)
+    if stress:
+        return f"heads.stress.{stress.group(1)}"
     if name == "energy_lin_ref":
         return "output_scaling.energy.atom_reference"
     return f"backbone.{name}"
@@ -156,9 +161,10 @@ FLAT_MODELS = ("equiformer_v2",)
 HYDRA_BACKBONES = ("equiformer_v2_backbone",)
 ENERGY_HEADS = ("equiformer_v2_energy_head", "equiformerV2_scalar_head")
 FORCE_HEADS = ("equiformer_v2_force_head", "equiformerV2_vector_head")
-DROPPED_HEADS = {"rank2_symmetric_head": "direct stress (fairchem's rank-2 head) is not implemented here"}
+STRESS_HEADS = ("rank2_symmetric_head",)
+DROPPED_HEADS: Dict[str, str] = {}  # heads left out with a warning (none at present)
 _HEAD_KEYS = {"module", "output_name", "reduce", "use_source_target_embedding", "decompose", "num_layers",
-              "extensive"}
+              "num_mlp_layers", "edge_level_mlp", "extensive"}
 
 
 def fairchem_model_config(checkpoint: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
@@ -210,10 +216,13 @@ def spec_from_fairchem_checkpoint(checkpoint: Mapping[str, Any]):
         if module in DROPPED_HEADS:
             dropped[head] = f"{module}: {DROPPED_HEADS[module]}"
             continue
-        role = "energy" if module in ENERGY_HEADS else "forces" if module in FORCE_HEADS else None
+        role = "energy" if module in ENERGY_HEADS else "forces" if module in FORCE_HEADS else \
+            "stress" if module in STRESS_HEADS else None
         if role is None:
             raise ConfigError(f"fairchem head {head!r} uses module {module!r}, which is not supported (supported: "
-                              f"{list(ENERGY_HEADS + FORCE_HEADS)}, and {list(DROPPED_HEADS)} is dropped)")
+                              f"{list(ENERGY_HEADS + FORCE_HEADS + STRESS_HEADS)})")
+        if role == "stress":
+            _check_stress_head(head, settings)
         if settings.get("output_name", role) != role or role in roles:
             raise ConfigError(f"fairchem head {head!r} ({module}) writes {settings.get('output_name', role)!r}: only "
                               "one energy head writing 'energy' and one force head writing 'forces' are supported")
@@ -225,7 +234,21 @@ def spec_from_fairchem_checkpoint(checkpoint: Mapping[str, Any]):
     spec = spec_from_fairchem({"backbone": backbone}, direct_forces="forces" in roles)
     if pool != "sum":
         spec["heads"]["energy"]["pool"] = pool
+    if "stress" in roles:
+        settings = model["heads"][roles["stress"]]
+        spec["heads"]["stress"] = {"type": "eqv2_stress",
+                                   "source_target_embedding": bool(settings.get("use_source_target_embedding", False))}
     return spec, dropped
+
+
+def _check_stress_head(head: str, settings: Mapping[str, Any]) -> None:
+    """The rank-2 head as the released OMat24 models use it, or a clear error."""
+    unsupported = {k: settings.get(k) for k, ok in (("decompose", True), ("edge_level_mlp", False),
+                                                    ("extensive", False), ("num_mlp_layers", 2))
+                   if settings.get(k, {"decompose": False, "num_mlp_layers": 2}.get(k, False)) != ok}
+    if unsupported:
+        raise ConfigError(f"fairchem stress head {head!r}: settings {unsupported} are not supported (the released "
+                          "OMat24 models use decompose: true, node-level 2-layer MLPs, intensive pooling)")
 
 
 def _normalizer(state: Mapping[str, Any]):
@@ -255,7 +278,7 @@ def model_from_fairchem_checkpoint(checkpoint: Mapping[str, Any]):
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as err:
         raise ConfigError(f"the fairchem weights do not fit its config ({str(err).splitlines()[0]})") from None
-    missing = [k for k in missing if not k.startswith("output_scaling.")]
+    missing = [k for k in missing if not k.startswith("output_scaling.") and not k.startswith("heads.stress.part_")]
     if missing or unexpected:
         raise ConfigError(f"the fairchem state dict does not match its config: missing {missing[:3]}, "
                           f"unexpected {unexpected[:3]}")
@@ -276,6 +299,9 @@ def model_from_fairchem_checkpoint(checkpoint: Mapping[str, Any]):
         if force_mean != 0.0:
             raise ConfigError(f"the fairchem force normalizer has mean {force_mean} (not 0): not equivariant")
         model.set_output_statistics("forces", scale=force_rmsd)
+    if "stress" in model.outputs:
+        model.heads["stress"].set_normalizers(normalizers.get("stress_isotropic", (0.0, 1.0)),
+                                              normalizers.get("stress_anisotropic", (0.0, 1.0)))
     metadata = {"source": "fairchem", "fairchem_version": str((checkpoint["config"].get("cmd") or {}).get("version")),
                 "fairchem_model": _model_name(checkpoint), "dropped_heads": dropped,
                 "normalizers": {k: list(v) for k, v in normalizers.items()}}

@@ -9,6 +9,8 @@ channel (its l = 1 coefficients). Declared in a model spec as::
       energy: {type: eqv2_energy}            # pool: sum (÷ avg_num_nodes, the reference) | mean;
                                              # block: ffn (V2) | scalar_mlp (EquiformerV3)
       forces: {type: eqv2_forces}            # direct forces [N, 3]; omit for -dE/dx forces
+      stress: {type: eqv2_stress}            # direct stress [B, 3, 3] (fairchem's OMat24 rank-2 head,
+                                             # :mod:`.stress_head`); omit for the virial stress
 
 The library's generic heads (``graph_scalar`` on ``node_scalars``, ``atom_vector`` on
 ``node_irreps``) work on this backbone too.
@@ -28,7 +30,7 @@ from .attention import SO2EquivariantGraphAttention
 from .ffn import FeedForwardNetwork
 from .init import init_weights
 
-FAMILY_HEAD_TYPES = ("eqv2_energy", "eqv2_forces")
+FAMILY_HEAD_TYPES = ("eqv2_energy", "eqv2_forces", "eqv2_stress")
 
 
 @dataclass
@@ -36,12 +38,14 @@ class EqV2HeadSpec:
     """A family head: ``type`` (eqv2_energy | eqv2_forces), ``outputs`` (default ``[head name]``) and,
     for the energy head, ``pool`` (``sum``: divided by avg_num_nodes, the reference; ``mean``) and
     ``block`` (``ffn``: V2's feed-forward network on the whole sphere feature; ``scalar_mlp``:
-    EquiformerV3's Linear-SiLU-Linear on the l = 0 channels, hidden width ffn_hidden_channels)."""
+    EquiformerV3's Linear-SiLU-Linear on the l = 0 channels, hidden width ffn_hidden_channels); for the
+    stress head, ``source_target_embedding`` (edge features from both atoms, as the OMat24 models)."""
 
     type: str
     outputs: Optional[List[str]] = None
     pool: str = "sum"
     block: str = "ffn"
+    source_target_embedding: bool = False
 
     def validate(self) -> None:
         if self.type not in FAMILY_HEAD_TYPES:
@@ -118,8 +122,10 @@ class ForceHead(nn.Module):
 def build_family_head(name: str, values: Dict, backbone) -> nn.Module:
     """Build family head ``name`` on ``backbone`` (through the library's head-type registry), with the
     family's weight initialisation."""
+    from .stress_head import StressHead
+
     spec = family_head_spec(name, values)
-    head = EnergyHead(spec, backbone) if spec.type == "eqv2_energy" else ForceHead(spec, backbone)
+    head = {"eqv2_energy": EnergyHead, "eqv2_forces": ForceHead, "eqv2_stress": StressHead}[spec.type](spec, backbone)
     init_weights(head, backbone.config.weight_init)
     return head
 

@@ -30,6 +30,12 @@ Where this implementation differs from Fuchs' code, NVIDIA's code or the Efficie
   of the distance plus the bond one-hot; eq. 27 MLP width D, 2 layers, ReLU, reading the block's
   input scalars; no edge update after the last block (nothing reads it); U per output degree; the
   final convolution is separable too; radial networks read (bond one-hot, distance), not e_ij.
+* QM9 inputs: bond orders come from RDKit with each molecule's qm9pack SMILES as the template
+  (Fuchs and DGL read them from preprocessed files of undocumented origin); aromatic bonds are
+  RDKit's aromaticity model. NVIDIA's split is reproduced by procedure (``random_split``, seed 0),
+  which selects the same molecules only if DGL orders QM9 as qm9pack does. PDBBind inputs: element
+  one-hot, not SG-CNN's 20 features (no loader for them yet); the 1.5 Å covalent graph is an edge
+  type on the 4.5 Å graph (``edge_types: covalent``), not a second message-passing graph.
 * Not implemented: NVIDIA's AMP/TF32 "pad trick", edge features of degree > 0, precomputed bases
   on disk; Fuchs' ``GAttentiveSelfInt``; a per-channel (uvu) depth-wise kernel.
 """

@@ -49,7 +49,7 @@ def atoms_of(name: str) -> Atoms:
 
 def load(case: str):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", EquiformersWarning)  # the OMat24-style stress head (tested below)
+        warnings.simplefilter("ignore", EquiformersWarning)
         return load_model(FIXTURES / REFERENCE["cases"][case]["file"])
 
 
@@ -57,8 +57,8 @@ def evaluate(model, atoms: Atoms, dtype=torch.float32) -> dict:
     atoms = atoms.copy()
     atoms.calc = EquiformerCalculator(model, device="cpu", dtype=dtype)
     out = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces()}
-    if atoms.pbc.all() and "forces" not in model.outputs:
-        out["stress"] = atoms.get_stress(voigt=False)
+    if atoms.pbc.all() and ("forces" not in model.outputs or "stress" in model.outputs):
+        out["stress"] = atoms.get_stress(voigt=False)  # the virial, or the direct stress head's
     return out
 
 
@@ -86,6 +86,10 @@ def test_fairchem_checkpoint_matches_fairchem(case):
                 assert "forces" in model.outputs  # a direct-force model stays one
                 for forces in reference[kind]["forces"].reshape(-1, len(atoms), 3):
                     assert_vectors(ours["forces"], forces)
+            if "stress" in reference[kind]:  # the OMat24 direct stress head, fairchem's 9 components
+                assert "stress" in model.outputs
+                for stress in reference[kind]["stress"].reshape(-1, 9):
+                    assert_vectors(ours["stress"].reshape(9), stress)
         if "fd_float64" in reference:  # energy-only: our conservative forces (and stress) in float64
             assert "forces" not in model.outputs
             exact = evaluate(model, atoms, torch.float64)
@@ -96,15 +100,20 @@ def test_fairchem_checkpoint_matches_fairchem(case):
 
 
 def test_conversion_reads_fairchems_layout_and_statistics():
-    """Normalizers and element references become our output scaling; the OMat24-style stress head is
-    left out with a warning naming it; the converted model keeps fairchem's data statistics."""
-    with pytest.warns(EquiformersWarning, match="'stress' left out.*rank2_symmetric_head"):
+    """Normalizers and element references become our output scaling (the stress head's two
+    normalizers its part scales); the converted model keeps fairchem's data statistics."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EquiformersWarning)  # nothing is left out any more
         record = read_model_record(FIXTURES / "eqV2_omat_style.pt")
     config, state = record["model"]["config"], record["state_dict"]
     assert config["elements"] == 96 and config["avg_num_nodes"] == 31.17 and config["avg_degree"] == 61.95
     assert config["edge_roll"] == "fixed"
-    assert set(record["model"]["heads"]) == {"energy", "forces"}
+    assert set(record["model"]["heads"]) == {"energy", "forces", "stress"}
+    assert record["model"]["heads"]["stress"] == {"type": "eqv2_stress", "source_target_embedding": True}
     fairchem = torch.load(FIXTURES / "eqV2_omat_style.pt", weights_only=True)
+    parts = [fairchem["normalizers"][f"stress_{p}"] for p in ("isotropic", "anisotropic")]
+    assert state["heads.stress.part_scale"].tolist() == pytest.approx([float(p["rmsd"]) for p in parts])
+    assert state["heads.stress.part_shift"].tolist() == pytest.approx([float(p["mean"]) for p in parts])
     for output in ("energy", "forces"):
         rmsd = fairchem["normalizers"][output]["rmsd"].item()
         assert state[f"output_scaling.{output}.scale"].item() == pytest.approx(rmsd)

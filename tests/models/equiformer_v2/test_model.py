@@ -242,3 +242,34 @@ def test_family_head_errors_are_clear():
     with pytest.raises(ConfigError, match="written by both"):
         build_model(tiny_spec({"e1": {"type": "eqv2_energy", "outputs": ["energy"]},
                                "energy": {"type": "eqv2_energy"}}))
+
+
+def test_direct_stress_head_as_fairchems():
+    """The OMat24 rank-2 head (exact backbone, float64): symmetric; its isotropic part (the trace) is
+    invariant under a rotation and translation of the cell and atoms; the anisotropic part only nearly
+    rotates as R σ Rᵀ, because fairchem's network applies SiLU to the l = 2 components one by one (kept:
+    the released weights were trained so); the normalizers scale the two parts."""
+    from equiformers.testing import random_rotation
+
+    heads = {"energy": {"type": "eqv2_energy"}, "forces": {"type": "eqv2_forces"},
+             "stress": {"type": "eqv2_stress", "source_target_embedding": True}}
+    model = build(tiny_spec(heads, **EXACT))
+    cell = bulk("C", "diamond", a=3.57)
+    cell.rattle(0.05, seed=2)
+    turned = cell.copy()
+    rotation = random_rotation(torch.float64, torch.Generator().manual_seed(5)).numpy()
+    turned.positions = cell.positions @ rotation.T + [0.3, -0.2, 0.1]
+    turned.cell = cell.cell.array @ rotation.T
+    with torch.no_grad():
+        before = model(batch(model, [cell]))["stress"][0]
+        after = model(batch(model, [turned]))["stress"][0]
+    r = torch.from_numpy(rotation)
+    assert float(before.abs().max()) > 1e-6
+    assert abs(float(torch.trace(after) - torch.trace(before))) < 1e-9 * float(before.abs().max())
+    assert 1e-9 < float((after - r @ before @ r.T).abs().max()) < 0.05 * float(before.abs().max())
+    assert (before - before.T).abs().max() < 1e-12
+    model.heads["stress"].set_normalizers(isotropic=(0.5, 2.0), anisotropic=(0.0, 3.0))
+    with torch.no_grad():
+        scaled = model(batch(model, [cell]))["stress"][0]
+    trace = lambda s: float(torch.trace(s))  # noqa: E731 (isotropic part: trace / √3 per unit)
+    assert trace(scaled) == pytest.approx(2.0 * trace(before) + 0.5 * 3 ** 0.5, rel=1e-9)
