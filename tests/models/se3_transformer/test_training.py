@@ -1,5 +1,6 @@
 """The family trains through ``equiformers train`` and its model file runs in the ASE calculator."""
 
+import pytest
 from ase.build import bulk
 
 from equiformers.calculators import EquiformerCalculator
@@ -36,3 +37,24 @@ def test_qm9_preset_trains_on_bonded_graphs_with_bond_types(tmp_path):
     assert model.graph_spec.kind == "bonded" and meta["run_config"]["data"]["bonds"] is True
     assert main(["evaluate", str(tmp_path / "out" / "model.pt"), "--output", str(tmp_path / "m.json")]) == 0
     assert json.loads((tmp_path / "m.json").read_text())["num_graphs"] == 8
+
+
+SE3_PRESETS = ["se3-transformer-qm9", "se3-transformer-qm9-nvidia", "se3-transformer-qm9-efficient",
+               "se3-transformer-pdbbind-original", "se3-transformer-pdbbind-efficient",
+               "se3-transformer-pdbbind-efficient-dot", "se3-transformer-pdbbind-efficient-scalar"]
+
+
+@pytest.mark.parametrize("preset", SE3_PRESETS)
+def test_every_preset_trains_unchanged_from_the_cli(tmp_path, preset):
+    """Each shipped preset at its full size: two QM9 training steps through ``equiformers train``."""
+    import yaml
+
+    from equiformers.cli.main import main
+
+    run = {"model": {"preset": preset},
+           "data": {"dataset": "qm9", "targets": ["gap"], "train_size": 4, "val_size": 2, "test_size": 2,
+                    "batch_size": 2, "eval_batch_size": 2},
+           "training": {"max_epochs": 1, "progress_bar": False}, "output_dir": str(tmp_path / "out")}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(run))
+    assert main(["train", str(tmp_path / "run.yaml")]) == 0
+    assert (tmp_path / "out" / "model.pt").exists()
