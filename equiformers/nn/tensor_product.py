@@ -8,6 +8,7 @@ from torch import nn
 
 from ..ops.irreps import SCALAR, sort_even_first
 from ..so3.constants import declare_e3nn_wigner_3j
+from .frame_product import FramedProductLinear
 from .linear import EquivariantLinear
 from .radial_mlp import RadialMLP
 
@@ -82,8 +83,15 @@ class SeparableTensorProduct(nn.Module):
                                           internal_weights=radial_widths is None)
         self.radial = RadialMLP(list(radial_widths) + [self.dtp.weight_numel]) if radial_widths else None
         self.linear = EquivariantLinear(self.dtp.irreps_out.simplify(), irreps_out)
+        self.in_frame = FramedProductLinear(self.dtp, [self.linear])
         self.irreps_in, self.irreps_out = self.dtp.irreps_in, self.linear.irreps_out
 
     def forward(self, x: torch.Tensor, sh: torch.Tensor, edge_scalars: Optional[torch.Tensor] = None) -> torch.Tensor:
         weight = self.radial(edge_scalars) if self.radial is not None else None
         return self.linear(self.dtp(x, sh, weight))
+
+    def forward_frame(self, x, edge_scalars: Optional[torch.Tensor] = None):
+        """The same map on edge-frame blocks (one [E, 2l+1, mul] per entry of ``irreps_in``) ->
+        blocks per entry of ``irreps_out`` (:class:`~equiformers.nn.frame_product.FramedProductLinear`)."""
+        weight = self.radial(edge_scalars) if self.radial is not None else self.dtp.tp.weight
+        return self.in_frame(x, [self.linear], weight)[0]

@@ -4,7 +4,10 @@ made by ``make_regression_fixture.py`` before the backbone/heads split) are rebu
 For every preset (small) and four variants: the same seed builds the same weights (so the
 construction order and every initialiser are unchanged), the old state dict loads into today's
 layout through the family's migration, and the float64 outputs (energies and forces included)
-are identical to the stored ones.
+equal the stored ones: to 1e-13 relative with e3nn's tensor products (the computation 0.1 used;
+not bit for bit, because BLAS kernels round differently on other CPUs: this machine's forces
+differ from the fixture's in the 15th digit), and to 1e-12 with the default edge-frame products
+(the same maths, other rounding).
 """
 
 from pathlib import Path
@@ -25,10 +28,12 @@ def molecules():
     return [Atoms(numbers=m["numbers"].numpy(), positions=m["positions"].numpy()) for m in FIXTURE["molecules"]]
 
 
+@pytest.mark.parametrize("tensor_product", ["e3nn", "edge_frame"])
 @pytest.mark.parametrize("name", sorted(FIXTURE["cases"]))
-def test_version_0_1_model_is_reproduced_exactly(name, molecules):
+def test_version_0_1_model_is_reproduced_exactly(name, tensor_product, molecules):
     case = FIXTURE["cases"][name]
     spec = resolve_model_spec(case["spec"])  # 0.1 config fields -> heads
+    spec["config"] = {**(spec.get("config") or {}), "tensor_product": tensor_product}
     state = family_class(spec["model"]).migrate_state_dict(case["state_dict"], spec["heads"])
 
     torch.manual_seed(0)
@@ -45,4 +50,7 @@ def test_version_0_1_model_is_reproduced_exactly(name, molecules):
     out = energy_forces_stress(model, data) if "energy" in model.outputs else model(data)
     assert set(out) == set(case["outputs"])
     for key, expected in case["outputs"].items():
-        assert torch.equal(out[key].detach(), expected), f"{key}: max diff {(out[key] - expected).abs().max():.3e}"
+        got = out[key].detach()
+        message = f"{key}: max diff {(got - expected).abs().max():.3e}"
+        tolerance = 1e-13 if tensor_product == "e3nn" else 1e-12
+        assert (got - expected).abs().max() <= tolerance * expected.abs().max(), message

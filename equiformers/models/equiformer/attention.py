@@ -6,6 +6,11 @@ spherical harmonics ``Y(r̂_st)`` in depth-wise tensor products whose weights
 are radial functions of ``|r_st|``. Attention weights are normalised with a
 softmax over all edges entering ``t``; values are summed with them per head,
 the heads concatenated and linearly projected.
+
+Each variant computes its edge messages either with e3nn's tensor products (given the
+harmonics ``sh``) or in the edge frame (given an :class:`~equiformers.so3.irreps_frame.EdgeFrame`:
+each product fused with the linear layers reading it, see :mod:`equiformers.nn.frame_product`);
+the two agree to rounding and share every parameter.
 """
 
 import math
@@ -16,6 +21,7 @@ from torch import nn
 
 from ...nn import (DepthwiseTensorProduct, EquivariantDropout, EquivariantLinear, GateActivation, RadialMLP,
                    SeparableTensorProduct, SmoothLeakyReLU, scalar_activation)
+from ...nn.frame_product import FramedProductLinear
 from ...ops.irreps import multiply_irreps, num_scalars, sort_even_first
 from ...ops.scatter import scatter_sum, segment_softmax
 from .heads_layout import merge_heads, split_heads
@@ -40,6 +46,14 @@ class _AttentionBase(nn.Module):
     def merged_messages(self, x, edge_src, edge_dst):
         return self.merge_src(x)[edge_src] + self.merge_dst(x)[edge_dst]
 
+    def separable(self, product: SeparableTensorProduct, message, sh, frame, edge_scalars=None):
+        """``product(message, Y(r̂), edge_scalars)`` [E, product.irreps_out.dim]: by e3nn with the
+        harmonics ``sh``, or in the edge ``frame`` (then ``sh`` is not needed)."""
+        if frame is None:
+            return product(message, sh, edge_scalars)
+        blocks = product.forward_frame(frame.rotate_in(message, product.irreps_in), edge_scalars)
+        return frame.rotate_out(blocks, product.irreps_out)
+
     def aggregate(self, logits, values, edge_dst, num_nodes, edge_weight=None):
         """logits [E, H], values [E, H, D] -> projected node outputs [N, irreps_out.dim].
 
@@ -63,8 +77,9 @@ class MLPGraphAttention(_AttentionBase):
     ``message="linear"``: one separable TP produces logit scalars and values
     together, with no gate.
 
-    Shapes: x [N, irreps_node.dim], sh [E, irreps_sh.dim], edge_scalars
-    [E, num_basis] -> [N, irreps_out.dim].
+    Shapes: x [N, irreps_node.dim], sh [E, irreps_sh.dim] (or ``frame``, an
+    :class:`~equiformers.so3.irreps_frame.EdgeFrame`), edge_scalars [E, num_basis]
+    -> [N, irreps_out.dim].
     """
 
     def __init__(self, irreps_node, irreps_sh, irreps_head, num_heads, radial_widths,
@@ -73,7 +88,7 @@ class MLPGraphAttention(_AttentionBase):
         self.nonlinear_message = nonlinear_message
         num_alpha = num_scalars(self.irreps_heads)
         self.alpha_per_head = num_alpha // num_heads
-        irreps_alpha = o3.Irreps(f"{num_alpha}x0e")
+        self.irreps_alpha = irreps_alpha = o3.Irreps(f"{num_alpha}x0e")
         if nonlinear_message:
             self.dtp = DepthwiseTensorProduct(self.irreps_node, irreps_sh, self.irreps_node)
             self.radial = RadialMLP(list(radial_widths) + [self.dtp.weight_numel])
@@ -81,6 +96,7 @@ class MLPGraphAttention(_AttentionBase):
             self.gate = GateActivation(self.irreps_node)
             self.value_linear = EquivariantLinear(self.dtp.irreps_out.simplify(), self.gate.irreps_in)
             self.value_tp = SeparableTensorProduct(self.irreps_node, irreps_sh, self.irreps_heads)
+            self.message_in_frame = FramedProductLinear(self.dtp, [self.alpha_linear, self.value_linear])
         else:
             self.irreps_message = (irreps_alpha + self.irreps_heads).simplify()
             self.message_tp = SeparableTensorProduct(self.irreps_node, irreps_sh, self.irreps_message,
@@ -90,19 +106,33 @@ class MLPGraphAttention(_AttentionBase):
         bound = math.sqrt(6.0 / (num_heads + self.alpha_per_head))  # Glorot, as the reference
         nn.init.uniform_(self.alpha_dot, -bound, bound)
 
-    def forward(self, x, sh, edge_scalars, edge_src, edge_dst, edge_weight=None):
+    def forward(self, x, sh, edge_scalars, edge_src, edge_dst, edge_weight=None, frame=None):
         message = self.merged_messages(x, edge_src, edge_dst)
         if self.nonlinear_message:
-            message = self.dtp(message, sh, self.radial(edge_scalars))
-            alpha = split_heads(self.alpha_linear(message), o3.Irreps(f"{self.alpha_per_head * self.num_heads}x0e"),
-                                self.num_heads)
-            value = self.value_tp(self.gate(self.value_linear(message)), sh)
+            alpha, value = (self._nonlinear_message(message, sh, edge_scalars) if frame is None
+                            else self._nonlinear_message_in_frame(message, frame, edge_scalars))
+            alpha = split_heads(alpha, self.irreps_alpha, self.num_heads)
             value = split_heads(value, self.irreps_heads, self.num_heads)
         else:
-            message = split_heads(self.message_tp(message, sh, edge_scalars), self.irreps_message, self.num_heads)
+            message = self.separable(self.message_tp, message, sh, frame, edge_scalars)
+            message = split_heads(message, self.irreps_message, self.num_heads)
             alpha, value = message.split([self.alpha_per_head, message.shape[-1] - self.alpha_per_head], dim=-1)
         logits = torch.einsum("ehk,hk->eh", self.alpha_act(alpha), self.alpha_dot[0])
         return self.aggregate(logits, value, edge_dst, x.shape[0], edge_weight)
+
+    def _nonlinear_message(self, message, sh, edge_scalars):
+        """(alpha scalars [E, num_alpha], values [E, irreps_heads.dim]) with e3nn's products."""
+        message = self.dtp(message, sh, self.radial(edge_scalars))
+        return self.alpha_linear(message), self.value_tp(self.gate(self.value_linear(message)), sh)
+
+    def _nonlinear_message_in_frame(self, message, frame, edge_scalars):
+        """The same in the edge frame: product + both linear layers fused, gate and second product
+        in the frame, one rotation in and one out."""
+        blocks = frame.rotate_in(message, self.irreps_node)
+        (alpha,), value = self.message_in_frame(blocks, [self.alpha_linear, self.value_linear],
+                                                self.radial(edge_scalars))
+        value = self.value_tp.forward_frame(self.gate.forward_frame(value))
+        return alpha.flatten(1), frame.rotate_out(value, self.irreps_heads)
 
 
 class DotProductGraphAttention(_AttentionBase):
@@ -124,9 +154,9 @@ class DotProductGraphAttention(_AttentionBase):
                            for mul, ir in self.irreps_head])
         self.register_buffer("query_scale", scale, persistent=False)
 
-    def forward(self, x, sh, edge_scalars, edge_src, edge_dst, edge_weight=None):
+    def forward(self, x, sh, edge_scalars, edge_src, edge_dst, edge_weight=None, frame=None):
         query = split_heads(self.query(x), self.irreps_heads, self.num_heads) * self.query_scale
-        kv = self.key_value(self.merged_messages(x, edge_src, edge_dst), sh, edge_scalars)
+        kv = self.separable(self.key_value, self.merged_messages(x, edge_src, edge_dst), sh, frame, edge_scalars)
         kv = split_heads(kv, self.irreps_kv, 2 * self.num_heads)
         key, value = kv.split(self.num_heads, dim=1)
         logits = (query[edge_dst] * key).sum(-1)

@@ -55,9 +55,10 @@ class TransformerBlock(nn.Module):
     def _drop(self, x, batch, num_graphs):
         return self.drop_path(x, batch, num_graphs) if self.drop_path is not None else x
 
-    def forward(self, x, sh, edge_scalars, edge_src, edge_dst, batch, num_graphs: int, edge_weight=None):
-        """``edge_weight`` [E]: cutoff envelope for the smooth attention (``None``: the paper's softmax)."""
-        update = self.attention(self.norm_attention(x), sh, edge_scalars, edge_src, edge_dst, edge_weight)
+    def forward(self, x, sh, edge_scalars, edge_src, edge_dst, batch, num_graphs: int, edge_weight=None, frame=None):
+        """``edge_weight`` [E]: cutoff envelope for the smooth attention (``None``: the paper's softmax).
+        ``frame``: the edges' :class:`~equiformers.so3.irreps_frame.EdgeFrame` (then ``sh`` may be None)."""
+        update = self.attention(self.norm_attention(x), sh, edge_scalars, edge_src, edge_dst, edge_weight, frame)
         x = x + self._drop(update, batch, num_graphs)
         update = self.ffn(self.norm_ffn(x))
         if self.shortcut is not None:

@@ -45,6 +45,11 @@ class EquiformerConfig:
             multiplied by a polynomial envelope ``u(r / r_c)`` and attention becomes
             ``u exp(a) / (1 + sum u exp(a))`` (a weighted softmax with a zero-logit sink). Off
             (the paper): the softmax renormalises and the energy jumps when an edge appears.
+        tensor_product: how the edge messages' depth-wise tensor products are computed (the same
+            function and parameters either way): ``"edge_frame"`` (default: in each edge's frame,
+            where the edge's harmonics are sparse, fused with the linear layers that read them;
+            :mod:`equiformers.nn.frame_product`) or ``"e3nn"`` (e3nn's ``TensorProduct``, the
+            reference's computation, for debugging and comparison).
     """
 
     elements: Union[List[str], int] = field(default_factory=lambda: ["H", "C", "N", "O", "F"])
@@ -67,11 +72,12 @@ class EquiformerConfig:
     avg_degree: Optional[float] = None
     avg_num_nodes: Optional[float] = None
     smooth_cutoff: bool = False
+    tensor_product: str = "edge_frame"
 
     def validate(self) -> None:
         validate_element_spec(self.elements)
         choices = {"symmetry": ("se3", "e3"), "attention": ("mlp", "dot_product"),
-                   "message": ("nonlinear", "linear")}
+                   "message": ("nonlinear", "linear"), "tensor_product": ("edge_frame", "e3nn")}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{key} must be one of {allowed}, got {getattr(self, key)!r}")

@@ -5,6 +5,8 @@ from e3nn import o3
 from torch import nn
 
 from ...nn import DepthwiseTensorProduct, EquivariantLinear, RadialMLP
+from ...nn.frame_product import FramedProductLinear
+from ...ops.irreps import SCALAR
 from ...ops.scatter import scatter_sum
 
 
@@ -39,7 +41,8 @@ class EdgeDegreeEmbedding(nn.Module):
     from the radial MLP, linearly mixed, summed over incoming edges and
     divided by ``sqrt(avg_degree)``.
 
-    Shapes: sh [E, irreps_sh.dim], edge_scalars [E, num_basis], edge_dst [E]
+    Shapes: sh [E, irreps_sh.dim] (or ``frame``, an :class:`~equiformers.so3.irreps_frame.EdgeFrame`,
+    where only the lifted scalars' paths are computed), edge_scalars [E, num_basis], edge_dst [E]
     -> [N, irreps_out.dim].
     """
 
@@ -50,14 +53,32 @@ class EdgeDegreeEmbedding(nn.Module):
         self.dtp = DepthwiseTensorProduct(irreps_out, irreps_sh, irreps_out, internal_weights=False)
         self.radial = RadialMLP(list(radial_widths) + [self.dtp.weight_numel])
         self.linear = EquivariantLinear(self.dtp.irreps_out.simplify(), irreps_out)
+        # the lifted constant is zero outside its 0e entries (a linear map from 1x0e)
+        self.zero_entries = [i for i, (_, ir) in enumerate(irreps_out) if ir != SCALAR]
+        self.in_frame = FramedProductLinear(self.dtp, [self.linear], zero_inputs=self.zero_entries)
         self.avg_degree = float(avg_degree)
         self.irreps_out = irreps_out
 
-    def forward(self, sh, edge_scalars, edge_src, edge_dst, num_nodes: int, edge_weight=None) -> torch.Tensor:
+    def unused_parameters(self):
+        """Names of the weights that only ever multiply the constant's zero entries (with
+        ``symmetry: e3``, e.g. the 0o outputs: no path from 0e reaches them, in the reference too):
+        their gradient is always zero (the e3nn path) or absent (the edge-frame path skips them)."""
+        return [f"linear.weights.{index}" for _, index in self.in_frame.unused_consumer_weights]
+
+    def forward(self, sh, edge_scalars, edge_src, edge_dst, num_nodes: int, edge_weight=None,
+                frame=None) -> torch.Tensor:
         """``edge_weight`` [E], optional: multiplies each edge's contribution (a cutoff envelope)."""
-        constant = self.lift(sh.new_ones(1, 1))  # the same feature for every atom
-        edge_features = self.dtp(constant.expand(sh.shape[0], -1), sh, self.radial(edge_scalars))
-        edge_features = self.linear(edge_features)
+        num_edges = edge_scalars.shape[0]
+        constant = self.lift(edge_scalars.new_ones(1, 1))  # the same feature for every atom
+        if frame is None:
+            edge_features = self.dtp(constant.expand(num_edges, -1), sh, self.radial(edge_scalars))
+            edge_features = self.linear(edge_features)
+        else:
+            # the constant is invariant: the same blocks in every frame (l = 0 entries only)
+            blocks = [None if i in self.zero_entries else chunk.reshape(1, 1, -1).expand(num_edges, 1, -1)
+                      for i, chunk in enumerate(constant.split([mul * ir.dim for mul, ir in self.irreps_out], -1))]
+            blocks = self.in_frame(blocks, [self.linear], self.radial(edge_scalars))[0]
+            edge_features = frame.rotate_out(blocks, self.irreps_out)
         if edge_weight is not None:
             edge_features = edge_features * edge_weight.unsqueeze(-1)
         return scatter_sum(edge_features, edge_dst, num_nodes) / self.avg_degree ** 0.5

@@ -10,6 +10,7 @@ from ...data import keys as K
 from ...data.graph import GraphSpec
 from ...data.types import TypeMap
 from ...nn import EquivariantDropout, EquivariantLayerNorm, PolynomialCutoff, build_radial_basis
+from ...so3.irreps_frame import EdgeFrame
 from ..base import AtomisticModel
 from ..geometry import edge_vectors, num_graphs
 from .block import TransformerBlock
@@ -54,6 +55,10 @@ class EquiformerBackbone(nn.Module):
         self.smooth_at_cutoff = config.smooth_cutoff
         self.feature_irreps = {"node_scalars": config.irreps_readout, "node_irreps": config.irreps_node}
 
+    def unused_parameters(self) -> List[str]:
+        """Parameters that structurally never influence the output (see the test suite's gradient check)."""
+        return [f"edge_degree_embedding.{name}" for name in self.edge_degree_embedding.unused_parameters()]
+
     def equivariance_probes(self) -> List[Tuple[nn.Module, o3.Irreps]]:
         """Each block with the irreps of its output (checked by the test suite)."""
         return [(block, block.irreps_out) for block in self.blocks]
@@ -63,17 +68,20 @@ class EquiformerBackbone(nn.Module):
         edge_src, edge_dst = data[K.EDGE_INDEX][0], data[K.EDGE_INDEX][1]
         dtype = self.norm_dtype()
         vec = edge_vectors(data, dtype)
-        sh = o3.spherical_harmonics(self.irreps_sh, vec, normalize=True, normalization="component")
+        if self.config.tensor_product == "edge_frame":
+            sh, frame = None, EdgeFrame.from_vectors(vec, self.irreps_sh.lmax)
+        else:
+            sh, frame = o3.spherical_harmonics(self.irreps_sh, vec, normalize=True, normalization="component"), None
         length = vec.norm(dim=-1)
         edge_scalars = self.radial_basis(length)
         edge_weight = self.envelope(length) if self.envelope is not None else None
         x = self.atom_embedding(data[K.ATOM_TYPE])
-        x = x + self.edge_degree_embedding(sh, edge_scalars, edge_src, edge_dst, x.shape[0], edge_weight)
+        x = x + self.edge_degree_embedding(sh, edge_scalars, edge_src, edge_dst, x.shape[0], edge_weight, frame)
         entering_last = x
         for i, block in enumerate(self.blocks):
             if i == len(self.blocks) - 1:
                 entering_last = x
-            x = block(x, sh, edge_scalars, edge_src, edge_dst, batch, n_graphs, edge_weight)
+            x = block(x, sh, edge_scalars, edge_src, edge_dst, batch, n_graphs, edge_weight, frame)
         x = self.norm(x)
         if self.out_dropout is not None:
             x = self.out_dropout(x)
