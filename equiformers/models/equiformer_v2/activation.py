@@ -17,6 +17,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from ...ops.grid_activation import grid_silu
 from ...so3.coefficients import degree_of_coefficients
 from ...so3.s2grid import s2_grid_matrices
 from .sphere import ambient_device, constant_buffer
@@ -65,7 +66,8 @@ class S2Activation(nn.Module):
         self.grid = grid
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.grid.from_points(torch.nn.functional.silu(self.grid.to_points(x)))
+        # = from_points(silu(to_points(x))), without materialising the grid values
+        return grid_silu(x, self.grid.to_grid, self.grid.from_grid)
 
 
 class SeparableS2Activation(nn.Module):
