@@ -55,6 +55,9 @@ def _print_metrics(metrics) -> None:
         rmse_text = f", RMSE {rmse:.4g} {unit}" if rmse is not None else ""
         print(f"  {name}: MAE {mae:.4g} {unit}{rmse_text}  ({baseline}: {base:.4g} {unit}; "
               f"ratio {mae / max(base, 1e-300):.3f})")
+        if name in metrics.get("pearson", {}):  # block-level targets: correlation over the labelled blocks
+            print(f"  {name}: Pearson r {metrics['pearson'][name]:.3f} over {metrics['num_labelled'][name]} "
+                  "labelled blocks")
     per_element = metrics.get("force_mae_per_element")
     if per_element:
         unit = units.get("forces", "")

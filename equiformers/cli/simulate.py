@@ -169,6 +169,22 @@ def run_data_corpus(args) -> None:
     print(f"corpus: {path} (report: {Path(path).with_suffix('.report.json')})\n{describe_report(report)}")
 
 
+def run_data_bfactors(args) -> None:
+    import json
+
+    from ..data.blocks.bfactor_corpus import bfactor_report, build_bfactor_corpus, describe_bfactor_report
+    from ..data.blocks.corpus import save_corpus
+
+    check_ranges(args, positive=("max_atoms", "group_identity"))
+    corpus = build_bfactor_corpus(args.sources, max_atoms=args.max_atoms, group_identity=args.group_identity,
+                                  strict=args.strict)
+    path = save_corpus(corpus, args.output)
+    report = bfactor_report(corpus)
+    Path(path).with_suffix(".report.json").write_text(json.dumps(report, indent=2))
+    print(f"B-factor data: {path} (report: {Path(path).with_suffix('.report.json')})\n"
+          f"{describe_bfactor_report(report)}")
+
+
 def add_commands(sub) -> None:
     common = {"--device": dict(default=None, help="cpu or cuda (default: cuda if available)"),
               "--frame": dict(type=int, default=-1, help="which frame of the structure file (default: last)"),
@@ -228,3 +244,13 @@ def add_commands(sub) -> None:
     q.add_argument("--strict", action="store_true", help="stop at the first unreadable file instead of skipping it")
     q.add_argument("--output", default="corpus.pt", help="corpus file (.pt); the report goes beside it")
     q.set_defaults(func=run_data_corpus)
+    q = data_sub.add_parser("bfactors", help="per-residue B-factor labels (z-scored per chain) of real X-ray "
+                                             "structures, cut into windows and grouped by protein (EPT fine-tuning)")
+    q.add_argument("sources", nargs="+", help="PDB/mmCIF files or folders (searched recursively), or "
+                                              "'mdanalysistests' (the protein-data extra)")
+    q.add_argument("--max-atoms", type=int, default=1024, help="atoms per window (default 1024)")
+    q.add_argument("--group-identity", type=float, default=0.3,
+                   help="structures whose chains align at this sequence identity share a split group (0.3)")
+    q.add_argument("--strict", action="store_true", help="stop at the first refused file instead of skipping it")
+    q.add_argument("--output", default="bfactors.pt", help="data file (.pt); the report goes beside it")
+    q.set_defaults(func=run_data_bfactors)

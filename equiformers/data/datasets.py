@@ -64,7 +64,16 @@ def build_dataset(data_config, split: str):
                               "or folder)")
         return BlocksDataset(str(data_config.path), split, data_config.train_size, data_config.val_size,
                              data_config.test_size, data_config.split_seed)
-    raise ConfigError(f"unknown dataset {data_config.dataset!r}; available: ['qm9', 'frames', 'blocks']")
+    if data_config.dataset == "protein_bfactors":
+        from .blocks.bfactor_dataset import ProteinBFactorDataset
+
+        if not data_config.path:
+            raise ConfigError("data.path is required for dataset 'protein_bfactors' (a B-factor corpus .pt from "
+                              "'equiformers data bfactors', or a PDB/mmCIF file or folder)")
+        return ProteinBFactorDataset(str(data_config.path), data_config.targets, split, data_config.train_size,
+                                     data_config.val_size, data_config.test_size, data_config.split_seed)
+    raise ConfigError(f"unknown dataset {data_config.dataset!r}; available: ['qm9', 'frames', 'blocks', "
+                      "'protein_bfactors']")
 
 
 class PreparedDataset(torch.utils.data.Dataset):

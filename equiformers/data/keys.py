@@ -41,6 +41,9 @@ FORCES = "forces"  #: [N, 3] float, eV/Å
 STRESS = "stress"  #: [B, 3, 3] float, eV/Å^3
 Y = "y"  #: [B] float, no unit: the default output name of a graph-level regression
 CHARGES = "charges"  #: [N] float, e (partial charge of each atom)
+#: [Nb] float, z-score: a residue's crystallographic B-factor (mean over its heavy atoms), standardised
+#: per chain, (B - mean) / std of the chain's residues; NaN for unlabelled blocks (see data/blocks/bfactors.py)
+BFACTOR = "bfactor"
 
 # Blocks (residues, ligand fragments) for models that work on them.
 BLOCK_INDEX = "block_index"  #: [N] int64, block of each atom (offset by blocks when batching)
@@ -187,6 +190,7 @@ _BUILTIN = (
     (STRESS, "graph", "float", None, "eV/Å^3", "stress tensor"),
     (Y, "graph", "float", None, "", "graph-level regression target, the default output name"),
     (CHARGES, "atom", "float", None, "e", "partial charge of each atom"),
+    (BFACTOR, "block", "float", None, "σ", "residue B-factor z-scored per chain (NaN: unlabelled block)"),
     (BLOCK_INDEX, "atom", "int", "blocks", "", "block of each atom"),
     (BLOCK_TYPE, "block", "int", None, "", "vocabulary index of each block"),
     (ATOM_TOKEN, "atom", "int", None, "", "vocabulary index of each atom within its block kind"),

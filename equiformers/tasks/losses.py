@@ -1,15 +1,25 @@
 """Losses on standardised errors."""
 
+from typing import Optional
+
 import torch
 
 
-def regression_loss(pred: torch.Tensor, target: torch.Tensor, scale: torch.Tensor, kind: str = "l1") -> torch.Tensor:
-    """Mean L1 or squared error of ``(pred - target) / scale`` over graphs and targets.
+def regression_loss(pred: torch.Tensor, target: torch.Tensor, scale: torch.Tensor, kind: str = "l1",
+                    mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Mean L1 or squared error of ``(pred - target) / scale`` over graphs (or blocks) and targets.
 
-    ``pred``, ``target``: [B, T] in physical units; ``scale``: [T] (training std).
+    ``pred``, ``target``: [B, T] in physical units; ``scale``: [T] (training std). ``mask`` [B, T] bool:
+    the entries that have a label (unlabelled blocks are False; their target may be NaN); the mean is
+    then over the labelled entries (zero, with zero gradient, when there are none).
     """
+    if mask is not None:
+        target = torch.where(mask, target, pred.detach())  # no NaN enters the graph: zero error, zero gradient
     err = (pred - target) / scale
-    return err.abs().mean() if kind == "l1" else err.pow(2).mean()
+    if mask is None:
+        return err.abs().mean() if kind == "l1" else err.pow(2).mean()
+    total = err.abs().sum() if kind == "l1" else err.pow(2).sum()
+    return total / mask.sum().clamp(min=1)
 
 
 def vector_loss(error: torch.Tensor, kind: str = "l1") -> torch.Tensor:

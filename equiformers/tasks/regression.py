@@ -1,17 +1,43 @@
-"""Regression of graph-level targets (QM9 properties and the like)."""
+"""Regression of graph-level targets (QM9 properties and the like) or block-level ones (per-residue
+properties such as B-factors: :mod:`equiformers.data.blocks.bfactors`).
 
+The level of a target is its key's level in the field registry (:mod:`equiformers.data.keys`); all
+targets of one task share it, and the model's outputs must have it. Block-level targets may be NaN
+(unlabelled blocks: ligands, short chains), which the loss and the metrics leave out; their output
+scaling is a scale only (the model library's block and atom outputs have no shift), so the head's
+bias learns their mean (0 for per-chain z-scores).
+"""
+
+import logging
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 import torch
 
+from ..data import keys as K
 from ..data.keys import unit_of
 from ..data.statistics import target_statistics
 from ..errors import ConfigError, DatasetError
 from .base import Task, batches
 from .losses import regression_loss
-from .metrics import mae_per_target, rmse_per_target
+from .metrics import mae_per_target, masked_metrics, rmse_per_target
+
+log = logging.getLogger(__name__)
+LEVELS = ("graph", "block")
+
+
+def target_level(name: str) -> str:
+    """``graph`` or ``block``: the level of a target's registered key (unregistered names: graph).
+
+    Example:
+        >>> target_level("bfactor"), target_level("gap")
+        ('block', 'graph')
+    """
+    try:
+        return K.field(name).level
+    except DatasetError:
+        return "graph"
 
 
 @dataclass
@@ -69,12 +95,26 @@ class RegressionTask(Task):
     def __init__(self, config: RegressionConfig, targets):
         super().__init__(config, targets)
         self.auxiliary = auxiliary_task(config.auxiliary_denoising) if config.auxiliary_denoising else None
+        levels = {t: target_level(t) for t in self.targets}
+        wrong = {t: level for t, level in levels.items() if level not in LEVELS}
+        if wrong:
+            raise ConfigError(f"regression targets are graph- or block-level; {wrong} (use the energy_forces task "
+                              "for forces)")
+        if len(set(levels.values())) > 1:
+            raise ConfigError(f"the targets of one regression must share a level, got {levels}; train graph- and "
+                              "block-level targets in separate runs")
+        self.level = next(iter(levels.values()), "graph")
 
     def required_outputs(self):
         return list(self.targets) + ([self.auxiliary[1].config.output] if self.auxiliary else [])
 
     def check_model(self, model) -> None:
         super().check_model(model)
+        wrong = {t: model.outputs[t].level for t in self.targets if model.outputs[t].level != self.level}
+        if wrong:
+            hint = " (EPT: {type: ept_property, pool: per_block})" if self.level == "block" else ""
+            raise ConfigError(f"the targets {sorted(wrong)} are {self.level}-level but the model's outputs for them "
+                              f"are {sorted(set(wrong.values()))}-level; declare {self.level}-level heads{hint}")
         if self.auxiliary:
             self.auxiliary[1].check_model(model)
 
@@ -85,11 +125,18 @@ class RegressionTask(Task):
         return out
 
     def default_heads(self) -> Dict[str, Dict[str, Any]]:
+        if self.level == "block":  # no family-independent head writes per-block values
+            example = f"{{{self.targets[0]}: {{type: ept_property, pool: per_block}}}}"
+            raise ConfigError(f"the targets {self.targets} are per block: declare a block-level head under "
+                              f"model: heads:, e.g. {example} (EPT)")
         if len(self.targets) == 1:
             return {self.targets[0]: {"type": "graph_scalar"}}
         return {"graph": {"type": "graph_scalar", "outputs": list(self.targets)}}
 
     def fit_output_statistics(self, model, train_set) -> None:
+        if self.level == "block":
+            self._fit_block_statistics(model, train_set.target_array().double())
+            return
         stats = target_statistics(train_set.target_array().double())
         for i, name in enumerate(self.targets):
             if self.config.standardize:
@@ -97,6 +144,23 @@ class RegressionTask(Task):
             else:
                 model.set_output_statistics(name, scale=self.config.output_scale or 1.0,
                                             shift=self.config.output_shift or 0.0)
+
+    def _fit_block_statistics(self, model, values: torch.Tensor) -> None:
+        """Scale only (block outputs have no shift): the std of the labelled training blocks."""
+        if self.config.output_shift:
+            raise ConfigError("task.output_shift does not apply to block-level targets (their outputs are only scaled)")
+        for i, name in enumerate(self.targets):
+            column = values[:, i][torch.isfinite(values[:, i])]
+            if column.numel() < 2:
+                raise DatasetError(f"the training split has {column.numel()} labelled blocks for {name!r}; "
+                                   "at least 2 are needed")
+            scale = float(column.std()) if self.config.standardize else (self.config.output_scale or 1.0)
+            model.set_output_statistics(name, scale=scale)
+            log.info("%s: %d labelled training blocks, mean %.4g, std %.4g; output scale %.4g (no shift: the head's "
+                     "bias learns the mean)", name, column.numel(), float(column.mean()), float(column.std()), scale)
+
+    def _mask(self, target: torch.Tensor) -> Optional[torch.Tensor]:
+        return torch.isfinite(target) if self.level == "block" else None
 
     def _stack(self, out, batch):
         pred = torch.stack([out[t] for t in self.targets], dim=1)
@@ -106,7 +170,7 @@ class RegressionTask(Task):
     def loss_terms(self, model, out, batch):
         pred, target = self._stack(out, batch)
         scale = torch.cat([model.output_scale(t) for t in self.targets])
-        terms = {"targets": (1.0, regression_loss(pred, target, scale, self.config.loss))}
+        terms = {"targets": (1.0, regression_loss(pred, target, scale, self.config.loss, self._mask(target)))}
         if "auxiliary" in out:
             weight, denoiser = self.auxiliary
             for name, (w, value) in denoiser.loss_terms(model, out["auxiliary"], batch).items():
@@ -115,6 +179,11 @@ class RegressionTask(Task):
 
     def metrics(self, out, batch):
         pred, target = self._stack(out, batch)
+        mask = self._mask(target)
+        if mask is not None:  # mean over labelled blocks
+            err = torch.where(mask, pred - target, torch.zeros_like(pred)).abs()
+            return {f"mae_{name}": err[:, i].sum() / mask[:, i].sum().clamp(min=1)
+                    for i, name in enumerate(self.targets)}
         return {f"mae_{name}": (pred[:, i] - target[:, i]).abs().mean() for i, name in enumerate(self.targets)}
 
     @property
@@ -125,6 +194,9 @@ class RegressionTask(Task):
         pred, target = predict_graphs(model, dataset, self.targets, batch_size, progress)
         if target is None:
             raise DatasetError(f"the data has no {self.targets} targets to evaluate against")
+        if self.level == "block":
+            return {"num_graphs": int(len(dataset)), "units": self.units,
+                    **masked_metrics(pred, target, train_set.target_array().double().numpy(), self.targets)}
         baseline = target_statistics(train_set.target_array().double())["mean"].numpy()
         pred_t, tgt = torch.from_numpy(pred), torch.from_numpy(target)
         return {
@@ -140,7 +212,8 @@ class RegressionTask(Task):
 def predict_graphs(model, graphs: Sequence[Dict[str, torch.Tensor]], names: Sequence[str], batch_size: int = 64,
                    progress: bool = False):
     """Predictions and (if every graph has them) targets of prepared ``graphs`` (a dataset or a
-    list): two [M, T] float64 arrays (targets ``None`` otherwise)."""
+    list): two [M, T] float64 arrays (targets ``None`` otherwise); M counts graphs, or blocks for
+    block-level outputs."""
     device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
     preds, targets = [], []
     for data in batches(graphs, batch_size, progress, "predicting", device, dtype):

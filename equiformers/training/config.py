@@ -38,7 +38,10 @@ class DataConfig:
             (MD17/rMD17/MD22 ``.npz``, extended XYZ, ASE database, any ASE format), or
             ``"blocks"``: unlabelled block structures from ``path`` (a corpus ``.pt``, or a
             PDB/mmCIF/SDF/MOL2 file or folder) for denoising pretraining
-            (:mod:`equiformers.data.blocks.dataset`; val/test default to 5 % each).
+            (:mod:`equiformers.data.blocks.dataset`; val/test default to 5 % each), or
+            ``"protein_bfactors"``: windows of real crystal structures with per-residue B-factors
+            (target ``bfactor``; :mod:`equiformers.data.blocks.bfactor_dataset`; val/test sizes count
+            protein groups, default 15 % each).
         targets: target names (QM9: mu, alpha, homo, lumo, gap, r2, zpve, u0, u, h, g, cv;
             frames: energy, trained together with forces).
         path, energy_key, forces_key, npz_layout: where frames come from, the

@@ -113,6 +113,11 @@ def predict(checkpoint: str, paths: Sequence[str], batch_size: int = 64, extxyz:
     model, meta = load_model(checkpoint, map_location=default_device())
     checks = StructureChecks(TrainingDomain.from_dict(meta.get("domain")), **(policy or {}))
     names = [n for n, info in model.outputs.items() if info.level == "graph"]
+    if not names and "energy" not in model.outputs:
+        raise ConfigError(f"{checkpoint} has no graph-level outputs (it predicts {sorted(model.outputs)} per "
+                          "block or atom), and 'predict' writes one row per structure: score it on its data with "
+                          "'equiformers evaluate', or run it in Python (read_protein(FILE).to_record() -> "
+                          "model.prepare -> collate -> model)")
     rows, graphs, structures, warned = [], [], [], set()
     for path in paths:
         for i, atoms in enumerate(read_structures(path)):

@@ -73,7 +73,9 @@ def learning_curve(metrics_csvs: List[Path], path: Path, target: str, unit: str)
 
 
 def parity_plots(metrics: Dict, folder: Path, prefix: str = "parity") -> List[Path]:
-    """One parity plot per output of an evaluation's ``_parity`` into ``folder``."""
+    """One parity plot per output of an evaluation's ``_parity`` into ``folder``; an output without any
+    point is left out (e.g. the rotation term of a test split whose blocks are all single atoms, or a
+    block-level target with no labelled block), instead of failing after training."""
     folder.mkdir(parents=True, exist_ok=True)
     return [parity_plot(pred, target, name, metrics["units"].get(name, ""), folder / f"{prefix}_{name}.png",
-                        metrics["mae"][name]) for name, (pred, target) in metrics["_parity"].items()]
+                        metrics["mae"][name]) for name, (pred, target) in metrics["_parity"].items() if len(target)]

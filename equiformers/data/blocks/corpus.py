@@ -3,8 +3,10 @@ as one ``.pt`` file, reported on, and served as a dataset (``data: {dataset: blo
 
 Sources: PDB/mmCIF (``.pdb .ent .cif .mmcif``, optionally ``.gz``; :func:`.proteins.read_protein`
 with its default policy), SDF (every molecule) and MOL2 through RDKit, a folder (every such file
-in it, recursively, in sorted order) and ``qm9:N`` (the first N molecules of QM9's training split,
-hydrogens joined to their heavy atom). Structures above ``max_atoms`` are cut into contiguous
+in it, recursively, in sorted order), the name of an installed data package (``mdanalysistests``:
+MDAnalysisTests' ~170 real PDB/mmCIF files; ``posebusters``: its protein-ligand complexes; the
+``protein-data`` extra) and ``qm9:N`` (the first N molecules of QM9's training split, hydrogens
+joined to their heavy atom). Structures above ``max_atoms`` are cut into contiguous
 windows of whole blocks in file order (every residue used once; the official pretraining data crops
 proteins too); a single block larger than that is skipped and reported.
 
@@ -34,6 +36,8 @@ from .structure import BlockStructure
 FORMAT = "equiformers-block-corpus"
 PROTEIN_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif")
 MOLECULE_SUFFIXES = (".sdf", ".mol2")
+#: data packages usable as sources by name: name -> (module, folder inside it)
+PACKAGED_SOURCES = {"mdanalysistests": ("MDAnalysisTests", "data"), "posebusters": ("posebusters", "datasets")}
 
 
 def _suffix(path: Path) -> str:
@@ -43,9 +47,23 @@ def _suffix(path: Path) -> str:
     return suffixes[-1] if suffixes else ""
 
 
-def structure_files(source: Union[str, Path]) -> List[Path]:
-    """The structure files of a file or folder (recursively, sorted); :class:`DatasetError` if none."""
+def resolve_source(source: Union[str, Path]) -> Path:
+    """``source`` as a path: a file or folder, or the data folder of a package named in
+    :data:`PACKAGED_SOURCES` (when no file of that name exists; a missing package is a
+    :class:`DatasetError` naming the extra that installs it)."""
     path = Path(source)
+    if not path.exists() and str(source).lower() in PACKAGED_SOURCES:
+        from ...optional import package_folder
+
+        module, folder = PACKAGED_SOURCES[str(source).lower()]
+        return package_folder(module, f"the corpus source {str(source)!r}") / folder
+    return path
+
+
+def structure_files(source: Union[str, Path]) -> List[Path]:
+    """The structure files of a file, folder or packaged source (:func:`resolve_source`; folders
+    recursively, sorted); :class:`DatasetError` if none."""
+    path = resolve_source(source)
     if path.is_file():
         return [path]
     if not path.is_dir():
@@ -90,6 +108,17 @@ def qm9_structures(count: int, cache: Optional[str] = None) -> List[BlockStructu
 def block_windows(structure: BlockStructure, max_atoms: int) -> Tuple[List[BlockStructure], int]:
     """Contiguous windows of whole blocks (in block order) of at most ``max_atoms`` atoms each, and
     the number of blocks skipped because they alone exceed it."""
+    windows, skipped = window_blocks(structure, max_atoms)
+    out = []
+    for k, blocks in enumerate(windows):
+        part = structure.select_blocks(blocks)
+        part.name = f"{structure.name}[window {k}]" if len(windows) > 1 else structure.name
+        out.append(part)
+    return out, skipped
+
+
+def window_blocks(structure: BlockStructure, max_atoms: int) -> Tuple[List[List[int]], int]:
+    """The block indices of each window of :func:`block_windows`, and the number of blocks skipped."""
     sizes = np.bincount(structure.block_of_atom, minlength=structure.num_blocks)
     windows, current, atoms, skipped = [], [], 0, 0
     for b, size in enumerate(sizes.tolist()):
@@ -103,12 +132,7 @@ def block_windows(structure: BlockStructure, max_atoms: int) -> Tuple[List[Block
         atoms += size
     if current:
         windows.append(current)
-    out = []
-    for k, blocks in enumerate(windows):
-        part = structure.select_blocks(blocks)
-        part.name = f"{structure.name}[window {k}]" if len(windows) > 1 else structure.name
-        out.append(part)
-    return out, skipped
+    return windows, skipped
 
 
 def corpus_from_structures(structures: Sequence[BlockStructure], kinds: Optional[Sequence[str]] = None,

@@ -56,6 +56,20 @@ def read_protein(path: Union[str, Path], chains: Optional[Sequence[str]] = None,
         raise ConfigError(f"unknown_residues must be one of {UNKNOWN_RESIDUE_POLICIES}, got {unknown_residues!r}")
     if segment_by not in ("none", "chain"):
         raise ConfigError(f"segment_by must be 'none' or 'chain', got {segment_by!r}")
+    path = Path(path)
+    st = open_structure(path, hydrogens, waters)
+    if len(st) <= model:
+        raise InvalidStructureError(f"{path.name}: no model {model} (the file has {len(st)} models; is it empty?)")
+    return tokenise_model(st[model], path.name, chains, segment_by, hydrogens, unknown_residues, max_atoms)
+
+
+def open_structure(path: Union[str, Path], hydrogens: bool = False, waters: bool = False):
+    """The gemmi ``Structure`` of a PDB/mmCIF file with the reading policy's filters applied (first
+    alternate location; hydrogens and waters removed unless asked), every model kept.
+
+    Raises:
+        DatasetError: a missing file or gemmi missing. InvalidStructureError: gemmi cannot parse it.
+    """
     gemmi = gemmi_module()
     path = Path(path)
     if not path.is_file():
@@ -64,18 +78,18 @@ def read_protein(path: Union[str, Path], chains: Optional[Sequence[str]] = None,
         st = gemmi.read_structure(str(path))
     except (RuntimeError, ValueError) as err:
         raise InvalidStructureError(f"{path.name}: not a readable PDB/mmCIF file ({err})") from None
-    if len(st) <= model:
-        raise InvalidStructureError(f"{path.name}: no model {model} (the file has {len(st)} models; is it empty?)")
     st.remove_alternative_conformations()
     if not hydrogens:
         st.remove_hydrogens()
     if not waters:
         st.remove_waters()
-    return _tokenise(st[model], path.name, chains, segment_by, hydrogens, unknown_residues, max_atoms)
+    return st
 
 
-def _tokenise(model, name: str, chains, segment_by: str, hydrogens: bool, unknown: str,
-              max_atoms: Optional[int]) -> BlockStructure:
+def tokenise_model(model, name: str, chains=None, segment_by: str = "none", hydrogens: bool = False,
+                   unknown: str = "small_molecule", max_atoms: Optional[int] = None) -> BlockStructure:
+    """One gemmi model (from :func:`open_structure`) as blocks, by the policy of :func:`read_protein`;
+    each block's label names its residue."""
     present = [chain.name for chain in model]
     if chains is not None:
         missing = [c for c in chains if c not in present]

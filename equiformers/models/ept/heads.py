@@ -3,6 +3,7 @@ noise) head. Declared in a model spec as::
 
     heads:
       y: {type: ept_property, pool: graph}    # graph | block | block_sum | atom | atom_sum (QM9's sum_unit)
+      bfactor: {type: ept_property, pool: per_block}   # one value per block (residue): [Nb]
       noise: {type: ept_vector}               # direct per-atom vectors [N, 3] (forces, denoising)
 
 Property heads use MLP = Linear(d, d) - SiLU - Linear(d, outputs) and pool as the official
@@ -12,7 +13,10 @@ atoms included):
 * ``graph``: y = MLP(z_G);  ``block``: y = sum_b MLP(z_b) / sqrt(N_b);
 * ``block_sum``: y = sum_b MLP(z_b), the official denoising energy (``pred_type=gradient``, whose
   comment insists on a sum, not a mean, so that -dE/dx is not shrunk);
-* ``atom``: y = sum_i MLP(h_i) / sqrt(N);  ``atom_sum``: y = sum_i MLP(h_i).
+* ``atom``: y = sum_i MLP(h_i) / sqrt(N);  ``atom_sum``: y = sum_i MLP(h_i);
+* ``per_block``: y_b = MLP(z_b) for every real block, a block-level output [Nb] (global blocks take part
+  in attention but get no output), e.g. per-residue properties (not in the official code, whose
+  block head sums over blocks).
 
 The vector head is the official output GVP (d_output = 1) on h and per-channel unit vectors
 V / (|V| + 1e-5). Gradient forces are not a head: :class:`~equiformers.tasks.forces.ConservativeForces`
@@ -36,14 +40,14 @@ from .backbone import block_and_graph_embeddings
 from .layers import GVPFeedForward, safe_norm
 
 FAMILY_HEAD_TYPES = ("ept_property", "ept_vector")
-POOLS = ("graph", "block", "block_sum", "atom", "atom_sum")
+POOLS = ("graph", "block", "block_sum", "atom", "atom_sum", "per_block")
 UNIT_VECTOR_EPS = 1e-5  # official: V / (|V| + 1e-5)
 
 
 @dataclass
 class EPTHeadSpec:
     """An EPT head: ``type`` (ept_property | ept_vector), ``outputs`` (default ``[head name]``; one for
-    a vector head), ``pool`` (property heads: graph | block | block_sum | atom | atom_sum), ``hidden``
+    a vector head), ``pool`` (property heads: graph | block | block_sum | atom | atom_sum | per_block), ``hidden``
     (MLP width, default d)."""
 
     type: str
@@ -66,7 +70,8 @@ def family_head_spec(name: str, values: Dict) -> EPTHeadSpec:
 
 
 class PropertyHead(nn.Module):
-    """Graph-level scalars pooled as the reference (see the module docstring). Output: {name: [B]}."""
+    """Scalars pooled as the reference (see the module docstring). Output: {name: [B]}, or {name: [Nb]}
+    with ``pool: per_block``."""
 
     def __init__(self, spec: EPTHeadSpec, channels: int):
         super().__init__()
@@ -75,13 +80,16 @@ class PropertyHead(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.SiLU(), nn.Linear(hidden, len(self.outputs)))
 
     def output_info(self) -> Dict[str, OutputInfo]:
-        return {name: OutputInfo("graph", "scalar") for name in self.outputs}
+        level = "block" if self.pool == "per_block" else "graph"
+        return {name: OutputInfo(level, "scalar") for name in self.outputs}
 
     def forward(self, data: Dict[str, torch.Tensor], features) -> Dict[str, torch.Tensor]:
         num_graphs = data[K.NUM_ATOMS].shape[0]
-        if self.pool in ("graph", "block", "block_sum"):
+        if self.pool in ("graph", "block", "block_sum", "per_block"):
             z_b, z_g = block_and_graph_embeddings(features, num_graphs)
-            if self.pool == "graph":
+            if self.pool == "per_block":  # the real blocks come first, the global ones after them
+                y = self.mlp(z_b[:data[K.BLOCK_TYPE].shape[0]])
+            elif self.pool == "graph":
                 y = self.mlp(z_g)
             else:
                 graph = features["block_graph"]
