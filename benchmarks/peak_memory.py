@@ -58,3 +58,22 @@ class PeakTensorMemory(TorchDispatchMode):
     @property
     def peak_mb(self) -> float:
         return self.peak / 2 ** 20
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MB: ``VmHWM`` from ``/proc/self/status``.
+
+    Not ``resource.getrusage(...).ru_maxrss``: Linux keeps that maximum across ``fork`` and ``exec``,
+    so a benchmark child started by a parent that had already imported torch reports at least the
+    parent's size. Falls back to ``ru_maxrss`` where ``/proc`` is missing.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

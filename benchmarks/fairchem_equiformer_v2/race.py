@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 from environment import REPO, ensure_venv, fairchem_env  # noqa: E402
 from make_fixture import ENERGY, FORCES, LOSSES, METRICS, OPTIM, structures as fixture_structures  # noqa: E402
-from peak_memory import PeakTensorMemory  # noqa: E402
+from peak_memory import PeakTensorMemory, peak_rss_mb  # noqa: E402
 
 RACE = {"num_layers": 4, "sphere_channels": 64, "attn_hidden_channels": 64, "num_heads": 4, "attn_alpha_channels": 32,
         "attn_value_channels": 16, "ffn_hidden_channels": 128, "norm_type": "layer_norm_sh", "lmax_list": [4],
@@ -123,7 +122,7 @@ def time_ours(checkpoint: str, structures_path: str, system: str, mode: str, rep
     with PeakTensorMemory() as meter:
         step()
     return {"seconds": statistics.median(times), "peak_tensor_mb": meter.peak_mb,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_rss_mb": peak_rss_mb(),
             "parameters": sum(p.numel() for p in model.parameters())}
 
 

@@ -13,7 +13,6 @@ the structure and of a rotated copy (fairchem as shipped: a random edge roll on 
 
 import json
 import os
-import resource
 import statistics
 import sys
 import time
@@ -26,7 +25,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 import fairchem_side  # noqa: E402  (its graph-building patches, trainer-written checkpoints)
 from fairchem_side import OCPCalculator, data_list_collater, to_atoms, use_frames, write_checkpoint  # noqa: E402
-from peak_memory import PeakTensorMemory  # noqa: E402
+from peak_memory import PeakTensorMemory, peak_rss_mb  # noqa: E402
 
 
 def load(checkpoint: str):
@@ -67,7 +66,7 @@ def time_mode(checkpoint: str, structures_path: str, system: str, mode: str, rep
     with PeakTensorMemory() as meter:
         step()
     return {"seconds": statistics.median(times), "peak_tensor_mb": meter.peak_mb,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_rss_mb": peak_rss_mb(),
             "parameters": sum(p.numel() for p in model.parameters())}
 
 

@@ -11,6 +11,7 @@ The official code is imported from the checkout on ``PYTHONPATH`` (package ``net
 
 import importlib
 import json
+import os
 import sys
 import time
 import types
@@ -130,11 +131,12 @@ def time_one(inputs_path: str, mode: str, what: str, repeats: int) -> None:
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
-    import resource
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from peak_memory import peak_rss_mb
 
     times.sort()
     print(json.dumps({"seconds": times[len(times) // 2], "peak_rss_mb":
-                      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      peak_rss_mb(),
                       "parameters": sum(p.numel() for p in model.parameters())}))
 
 

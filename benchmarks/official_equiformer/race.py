@@ -23,8 +23,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from environment import check_checkout, ensure_venv, official_command, official_env  # noqa: E402
 from make_fixture import as_batch, qm9_molecules  # noqa: E402
+from peak_memory import peak_rss_mb  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 CASES = [("qm9", "forward"), ("qm9", "forward_backward"), ("md17", "energy_forces"), ("md17", "train_step")]
@@ -47,8 +49,6 @@ def aspirin_frames(count: int = 8):
 
 def time_ours(inputs_path: str, dataset: str, what: str, repeats: int) -> None:
     """One measurement of our model in this process (JSON on stdout), mirroring official_side.time_one."""
-    import resource
-
     import equiformers
     from equiformers.data import collate
     from equiformers.tasks.forces import energy_forces_stress
@@ -92,7 +92,7 @@ def time_ours(inputs_path: str, dataset: str, what: str, repeats: int) -> None:
         times.append(time.perf_counter() - start)
     times.sort()
     print(json.dumps({"seconds": times[len(times) // 2],
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "peak_rss_mb": peak_rss_mb(),
                       "parameters": sum(p.numel() for p in model.parameters())}))
 
 

@@ -60,6 +60,20 @@ def water_droplet(num_molecules: int, seed: int = 0):
     return torch.tensor(positions), torch.tensor(numbers)
 
 
+def count_edges(batch, cutoff: float = 5.0) -> int:
+    """Directed pairs within ``cutoff`` Å inside each molecule of a batch (the model's radius graph)."""
+    total = 0
+    for b in batch["batch"].unique():
+        pos = batch["pos"][batch["batch"] == b]
+        distance = torch.cdist(pos, pos)
+        total += int(((distance < cutoff) & (distance > 0)).sum())
+    return total
+
+
+def system_batch(system: str, size: int):
+    return as_batch(qm9_molecules(size)) if system == "qm9" else as_batch([water_droplet(size)])
+
+
 def run_capped(command, env, limit_gb: float):
     def cap():
         limit = int(limit_gb * 2 ** 30)
@@ -93,7 +107,15 @@ def main() -> int:
     parser.add_argument("--memory-limit-gb", type=float, default=20.0)
     parser.add_argument("--sides", nargs="*", default=["ours", "official"], choices=["ours", "official"])
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "scaling")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the table and plot from OUTPUT.json")
     args = parser.parse_args()
+    if args.report_only:
+        saved = json.loads(args.output.with_suffix(".json").read_text())
+        for row in saved["rows"]:  # older files: count the edges again (the inputs are deterministic)
+            row.setdefault("edges", count_edges(system_batch(row["system"], row["size"])))
+        args.output.with_suffix(".json").write_text(json.dumps(saved, indent=2))
+        write_report(saved["rows"], args.output, saved["threads"])
+        return 0
     check_checkout(args.official)
     python = ensure_venv(args.venv)
     envs = {"ours": {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(REPO)},
@@ -102,13 +124,10 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for system, size in systems:
-            if system == "qm9":
-                batch = as_batch(qm9_molecules(size))
-            else:
-                batch = as_batch([water_droplet(size)])
+            batch = system_batch(system, size)
             inputs = Path(folder) / f"{system}_{size}.pt"
             torch.save({"qm9": batch}, inputs)
-            atoms = int(batch["batch"].numel())
+            atoms, edges = int(batch["batch"].numel()), count_edges(batch)
             for side in args.sides:
                 if side == "ours":
                     command = [sys.executable, HERE / "race.py", "--ours", inputs, "qm9", "forward_backward",
@@ -117,13 +136,13 @@ def main() -> int:
                     command = official_command(python, args.official, "time", inputs, "qm9_mlp_nonlinear",
                                                "forward_backward", args.repeats)
                 result = run_capped(command, envs[side], args.memory_limit_gb)
-                row = {"system": system, "size": size, "atoms": atoms, "side": side,
+                row = {"system": system, "size": size, "atoms": atoms, "edges": edges, "side": side,
                        "seconds": None if result is None else result["seconds"],
                        "peak_rss_mb": None if result is None else result["peak_rss_mb"]}
                 rows.append(row)
                 shown = "out of memory" if result is None else \
                     f"{result['seconds']:8.2f} s, peak RSS {result['peak_rss_mb']:8.0f} MB"
-                print(f"{system:5s} {size:5d} ({atoms:5d} atoms) {side:8s} {shown}", flush=True)
+                print(f"{system:5s} {size:5d} ({atoms:5d} atoms, {edges:6d} edges) {side:8s} {shown}", flush=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.with_suffix(".json").write_text(json.dumps({"threads": args.threads, "rows": rows}, indent=2))
     write_report(rows, args.output, args.threads)
@@ -131,31 +150,39 @@ def main() -> int:
 
 
 def write_report(rows, output: Path, threads: int) -> None:
+    """Markdown table (slopes of time and memory against atoms and against edges) and a log-log plot
+    against edges (the droplet's neighbours per atom grow with its size; the QM9 batches' do not)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401 (NullFormatter below)
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    lines = ["| system | side | slope of time | slope of memory | points (atoms: seconds / MB) |", "|---|---|---|---|---|"]
+    lines = ["| system | side | slope of time vs atoms / vs edges | slope of memory vs edges | "
+             "points (atoms, edges: seconds / MB) |", "|---|---|---|---|---|"]
     for system, marker in (("qm9", "o"), ("water", "s")):
         for side, colour in (("ours", "tab:blue"), ("official", "tab:red")):
             ran = [r for r in rows if r["system"] == system and r["side"] == side and r["seconds"] is not None]
             failed = [r for r in rows if r["system"] == system and r["side"] == side and r["seconds"] is None]
             if not ran and not failed:
                 continue
-            times = [(r["atoms"], r["seconds"]) for r in ran]
-            memory = [(r["atoms"], r["peak_rss_mb"]) for r in ran]
-            label = f"{side}, {system} (slope {slope(times):.2f})"
-            axes[0].loglog(*zip(*times), marker=marker, color=colour, label=label) if times else None
-            axes[1].loglog(*zip(*memory), marker=marker, color=colour,
-                           label=f"{side}, {system} (slope {slope(memory):.2f})") if memory else None
-            shown = ", ".join(f"{a}: {s:.2f} / {m:.0f}" for (a, s), (_, m) in zip(times, memory))
-            shown += "".join(f", {r['atoms']}: out of memory" for r in failed)
-            lines.append(f"| {system} | {side} | {slope(times):.2f} | {slope(memory):.2f} | {shown} |")
-    axes[0].set(xlabel="atoms", ylabel="forward + backward (s)", title=f"time, CPU {threads} threads")
-    axes[1].set(xlabel="atoms", ylabel="peak RSS (MB)", title="memory")
+            by_atoms = [(r["atoms"], r["seconds"]) for r in ran]
+            by_edges = [(r["edges"], r["seconds"]) for r in ran]
+            memory = [(r["edges"], r["peak_rss_mb"]) for r in ran]
+            if ran:
+                axes[0].loglog(*zip(*by_edges), marker=marker, color=colour,
+                               label=f"{side}, {system} (slope {slope(by_edges):.2f})")
+                axes[1].loglog(*zip(*memory), marker=marker, color=colour,
+                               label=f"{side}, {system} (slope {slope(memory):.2f})")
+            shown = ", ".join(f"{r['atoms']}, {r['edges']}: {r['seconds']:.2f} / {r['peak_rss_mb']:,.0f}" for r in ran)
+            shown += "".join(f"; {r['atoms']}, {r['edges']}: out of memory" for r in failed)
+            lines.append(f"| {system} | {side} | {slope(by_atoms):.2f} / {slope(by_edges):.2f} | {slope(memory):.2f} | "
+                         f"{shown} |")
+    axes[0].set(xlabel="edges (pairs within 5 Å)", ylabel="forward + backward (s)", title=f"time, CPU, {threads} threads")
+    axes[1].set(xlabel="edges (pairs within 5 Å)", ylabel="peak RSS (MB)", title="memory")
     for axis in axes:
+        axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         axis.legend(fontsize=7)
         axis.grid(True, which="both", alpha=0.3)
     fig.tight_layout()

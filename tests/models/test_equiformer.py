@@ -81,3 +81,30 @@ def test_edge_frame_products_equal_e3nn(variant):
         results[name] = (torch.stack([out[key] for key in out]), forces, weight_grad)
     for got, expected in zip(results["edge_frame"], results["e3nn"]):
         assert (got - expected).abs().max() <= 1e-11 * expected.abs().max()
+
+
+def test_low_memory_recomputes_the_same_outputs_and_gradients():
+    """Activation checkpointing of the attention: identical outputs, forces and double-backward
+    weight gradients, in training mode with attention dropout (the same masks are redrawn)."""
+    import torch
+
+    from equiformers.data import collate, from_ase
+    from equiformers.models.registry import build_model
+    from equiformers.testing.structures import rattled_molecules
+
+    results = []
+    for low_memory in (False, True):
+        torch.manual_seed(0)
+        model = build_model({"preset": "equiformer-md17-l2", **TINY, "alpha_drop": 0.3, "low_memory": low_memory,
+                             "heads": {"energy": {"type": "graph_scalar"}}}).double().train()
+        data = collate([model.prepare(from_ase(a)) for a in rattled_molecules()])
+        data = {k: v.double() if v.is_floating_point() else v for k, v in data.items()}
+        data["pos"].requires_grad_(True)
+        torch.manual_seed(1)
+        energy = model(data)["energy"]
+        forces = -torch.autograd.grad(energy.sum(), data["pos"], create_graph=True)[0]
+        weight = model.backbone.blocks[0].attention.alpha_dot
+        (grad,) = torch.autograd.grad(energy.sum() + forces.square().sum(), weight)
+        results.append((energy, forces, grad))
+    for plain, recomputed in zip(*results):
+        assert torch.allclose(plain, recomputed, rtol=1e-12, atol=1e-12)

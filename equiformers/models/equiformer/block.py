@@ -1,7 +1,9 @@
 """Equiformer transformer block: pre-norm attention and feed-forward with residuals."""
 
+import torch
 from e3nn import o3
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ...nn import EquivariantDropout, EquivariantLayerNorm, EquivariantLinear, GateActivation, GraphDropPath
 from .attention import DotProductGraphAttention, MLPGraphAttention
@@ -50,6 +52,7 @@ class TransformerBlock(nn.Module):
         irreps_out = o3.Irreps(irreps_out)
         self.shortcut = EquivariantLinear(irreps_node, irreps_out) if irreps_out != irreps_node else None
         self.drop_path = GraphDropPath(config.drop_path) if config.drop_path > 0 else None
+        self.low_memory = config.low_memory
         self.irreps_in, self.irreps_out = irreps_node, irreps_out
 
     def _drop(self, x, batch, num_graphs):
@@ -58,7 +61,11 @@ class TransformerBlock(nn.Module):
     def forward(self, x, sh, edge_scalars, edge_src, edge_dst, batch, num_graphs: int, edge_weight=None, frame=None):
         """``edge_weight`` [E]: cutoff envelope for the smooth attention (``None``: the paper's softmax).
         ``frame``: the edges' :class:`~equiformers.so3.irreps_frame.EdgeFrame` (then ``sh`` may be None)."""
-        update = self.attention(self.norm_attention(x), sh, edge_scalars, edge_src, edge_dst, edge_weight, frame)
+        inputs = (self.norm_attention(x), sh, edge_scalars, edge_src, edge_dst, edge_weight, frame)
+        if self.low_memory and torch.is_grad_enabled():  # recomputed in backward (same dropout masks)
+            update = checkpoint(self.attention, *inputs, use_reentrant=False)
+        else:
+            update = self.attention(*inputs)
         x = x + self._drop(update, batch, num_graphs)
         update = self.ffn(self.norm_ffn(x))
         if self.shortcut is not None:

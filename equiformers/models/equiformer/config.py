@@ -50,6 +50,10 @@ class EquiformerConfig:
             where the edge's harmonics are sparse, fused with the linear layers that read them;
             :mod:`equiformers.nn.frame_product`) or ``"e3nn"`` (e3nn's ``TensorProduct``, the
             reference's computation, for debugging and comparison).
+        low_memory: recompute each block's attention (everything per edge) in the backward pass
+            instead of keeping its intermediates (activation checkpointing): training memory falls
+            to little more than the node features, for about one more forward pass of time. The
+            same outputs and gradients (also second order: training on conservative forces).
     """
 
     elements: Union[List[str], int] = field(default_factory=lambda: ["H", "C", "N", "O", "F"])
@@ -73,6 +77,7 @@ class EquiformerConfig:
     avg_num_nodes: Optional[float] = None
     smooth_cutoff: bool = False
     tensor_product: str = "edge_frame"
+    low_memory: bool = False
 
     def validate(self) -> None:
         validate_element_spec(self.elements)
