@@ -1,6 +1,7 @@
 """Throughput and peak memory of Equiformer presets on a batch of real QM9 molecules.
 
     python benchmarks/speed.py [--batch-size 32] [--repeats 3] [--models equiformer-qm9 ...] [--device cpu|cuda]
+        [--set KEY=VALUE ...]      e.g. --set tensor_product=e3nn (the reference computation) or low_memory=true
 
 For each model: forward (no grad) and forward+backward (gradient of the summed
 output w.r.t. the weights, i.e. one training step without the optimiser), as
@@ -14,7 +15,6 @@ Runs on the GPU as well when one is present (or ``--device cuda``).
 import argparse
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -40,10 +40,12 @@ def qm9_batch(model, batch_size: int, seed: int = 0):
     return collate([model.prepare(ds[int(i)]) for i in idx])
 
 
-def rss_mb() -> float:
+def rss_mb(field: str = "VmRSS") -> float:
+    """Resident (``VmRSS``) or peak resident (``VmHWM``: not ``ru_maxrss``, which a child inherits
+    from its parent) set size of this process in MB."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -67,7 +69,7 @@ def measure(spec, mode: str, device: str, batch_size: int, repeats: int) -> dict
         if device == "cuda":
             torch.cuda.synchronize()
 
-    base = rss_mb()  # before the warm-up: ru_maxrss below is the process peak, warm-up included
+    base = rss_mb()  # before the warm-up: VmHWM below is the process peak, warm-up included
     step()  # warm-up
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -76,8 +78,7 @@ def measure(spec, mode: str, device: str, batch_size: int, repeats: int) -> dict
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else \
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else rss_mb("VmHWM")
     return {"seconds": statistics.median(times), "peak_mb": peak, "base_mb": base,
             "params": sum(p.numel() for p in model.parameters()),
             "atoms": int(data["pos"].shape[0]), "edges": int(data["edge_index"].shape[1])}
@@ -99,16 +100,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", nargs="*", default=PRESETS + ["demo"])
     parser.add_argument("--device", choices=["cpu", "cuda"], action="append")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides for every model")
     args = parser.parse_args()
+    import yaml
+
+    overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     print(f"# torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} CPU threads; batch of {args.batch_size} random QM9 test molecules, float32")
+          f"{torch.get_num_threads()} CPU threads; batch of {args.batch_size} random QM9 test molecules, float32"
+          + (f"; overrides {overrides}" if overrides else ""))
     header = f"| model | device | params | atoms / edges | mode | time per batch | molecules/s | peak memory |"
     print(header)
     print("|" + "---|" * 8)
     for device in devices:
         for name in args.models:
-            spec = DEMO[1] if name == "demo" else name
+            spec = {**(DEMO[1] if name == "demo" else {"preset": name}), **overrides}
             label = DEMO[0] if name == "demo" else name
             for mode in ("forward", "forward+backward"):
                 r = run_isolated(label, spec, mode, device, args.batch_size, args.repeats)

@@ -1,4 +1,5 @@
-"""A pointwise SiLU on a sphere grid between two linear maps, without storing the grid values.
+"""Pointwise operations on a sphere grid between two linear maps, without storing the grid values:
+a SiLU (:func:`grid_silu`) and the product of two functions (:func:`grid_product`).
 
 S² activations (EquiformerV2) map coefficients to values at the G points of a sphere grid, apply
 SiLU at every point and map back: ``y = Bᵀ silu(A x)`` for every row and channel, with
@@ -80,3 +81,54 @@ def grid_silu(x: torch.Tensor, to_grid: torch.Tensor, from_grid: torch.Tensor) -
     else:
         out = _GridSiLU.apply(flat, to_grid, from_grid)
     return out.reshape(rows, channels, x.shape[1]).transpose(1, 2)
+
+
+def _plain_product(first, second, to_grid, from_grid):
+    return ((first @ to_grid.T) * (second @ to_grid.T)) @ from_grid
+
+
+class _GridProduct(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, first, second, to_grid, from_grid):
+        ctx.save_for_backward(first, second, to_grid, from_grid)
+        out = torch.empty_like(first)
+        to_t = to_grid.T
+        for start in range(0, first.shape[0], BLOCK_ROWS):
+            rows = slice(start, start + BLOCK_ROWS)
+            torch.mm((first[rows] @ to_t) * (second[rows] @ to_t), from_grid, out=out[rows])
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        first, second, to_grid, from_grid = ctx.saved_tensors
+        to_t = to_grid.T
+        if torch.is_grad_enabled():  # double backward: the same formulas, recorded, unblocked
+            on_grid = grad_out @ from_grid.T
+            return ((on_grid * (second @ to_t)) @ to_grid, (on_grid * (first @ to_t)) @ to_grid, None, None)
+        grad_first, grad_second = torch.empty_like(first), torch.empty_like(second)
+        for start in range(0, first.shape[0], BLOCK_ROWS):
+            rows = slice(start, start + BLOCK_ROWS)
+            on_grid = grad_out[rows] @ from_grid.T
+            torch.mm(on_grid * (second[rows] @ to_t), to_grid, out=grad_first[rows])
+            torch.mm(on_grid * (first[rows] @ to_t), to_grid, out=grad_second[rows])
+        return grad_first, grad_second, None, None
+
+
+def grid_product(first: torch.Tensor, second: torch.Tensor, to_grid: torch.Tensor,
+                 from_grid: torch.Tensor) -> torch.Tensor:
+    """``from_gridᵀ [(to_grid first) ⊙ (to_grid second)]`` per row and channel: [M, K, C] twice -> [M, K, C].
+
+    Example:
+        >>> A, B = torch.randn(30, 4, dtype=torch.float64), torch.randn(30, 4, dtype=torch.float64)
+        >>> x, y = torch.randn(2, 5, 4, 3, dtype=torch.float64, requires_grad=True)
+        >>> plain = torch.einsum("gk,mgc->mkc", B, torch.einsum("gk,mkc->mgc", A, x) * torch.einsum("gk,mkc->mgc", A, y))
+        >>> torch.allclose(grid_product(x, y, A, B), plain)
+        True
+    """
+    rows, channels, width = first.shape[0], first.shape[2], first.shape[1]
+    flat = [t.transpose(1, 2).reshape(rows * channels, width) for t in (first, second)]
+    if torch.compiler.is_compiling():
+        out = _plain_product(*flat, to_grid, from_grid)
+    else:
+        out = _GridProduct.apply(*flat, to_grid, from_grid)
+    return out.reshape(rows, channels, width).transpose(1, 2)

@@ -17,7 +17,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from ...ops.grid_activation import grid_silu
+from ...ops.grid_activation import grid_product, grid_silu
 from ...so3.coefficients import degree_of_coefficients
 from ...so3.s2grid import s2_grid_matrices
 from .sphere import ambient_device, constant_buffer
@@ -124,6 +124,6 @@ class SwiGLUS2Activation(nn.Module):
         h = self.channels
         swiglu = torch.nn.functional.silu(scalars[:, :h]) * scalars[:, h:2 * h]
         gates = torch.sigmoid(scalars[:, 2 * h:])
-        values = self.grid.to_points(x)
-        out = self.grid.from_points(values[..., :h] * values[..., h:]) * gates.unsqueeze(1)
+        # = from_points(to_points(x)[..., :h] * to_points(x)[..., h:]), without the grid values
+        out = grid_product(x[..., :h], x[..., h:], self.grid.to_grid, self.grid.from_grid) * gates.unsqueeze(1)
         return torch.cat([out[:, :1] + swiglu.unsqueeze(1), out[:, 1:]], dim=1)
